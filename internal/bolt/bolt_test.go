@@ -1,0 +1,194 @@
+package bolt
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/store/storetest"
+	"github.com/relinkhq/relink/internal/workspace"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, cfg store.Config) store.Store {
+		return openTemp(t, filepath.Join(t.TempDir(), "relink.db"), cfg)
+	})
+}
+
+func openTemp(t *testing.T, path string, cfg store.Config) *Store {
+	t.Helper()
+	s, err := Open(path, cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func testConfig() store.Config { return store.Config{CursorKey: storetest.CursorKey} }
+
+// crashDBEnv names the database TestCrashChild writes to; unset, the child test is a no-op.
+const crashDBEnv = "RELINK_BOLT_CRASH_DB"
+
+const crashWorkspace = "ws-crash"
+
+// TestCrashChild is the process TestKillNineLosesNothing kills: it creates accounts
+// as fast as it can and acknowledges each one on stdout once CreateAccount returned.
+func TestCrashChild(t *testing.T) {
+	path := os.Getenv(crashDBEnv)
+	if path == "" {
+		return
+	}
+	ctx := context.Background()
+	s, err := Open(path, testConfig())
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	now := time.Now().UTC()
+	if _, err := s.CreateWorkspace(ctx, workspace.Workspace{ID: crashWorkspace, Name: "Crash", Settings: workspace.DefaultSettings(),
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatalf("create workspace: %v", err)
+	}
+	// Bounded, so an orphaned child ends on its own.
+	for i, deadline := 0, time.Now().Add(time.Minute); time.Now().Before(deadline); i++ {
+		c, err := crashAccount(i)
+		if err != nil {
+			t.Fatalf("account.New: %v", err)
+		}
+		if err := s.CreateAccount(ctx, c); err != nil {
+			t.Fatalf("create account: %v", err)
+		}
+		// os.Stdout is unbuffered: the line is in the pipe when Fprintf returns.
+		if _, err := fmt.Fprintf(os.Stdout, "ack %s\n", c.After.ID); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	}
+}
+
+func crashAccount(i int) (account.Change, error) {
+	id := fmt.Sprintf("a%06d", i)
+	return account.New(account.Spec{WorkspaceID: crashWorkspace, ID: id, Channel: "facebook", ExternalID: "ext-" + id,
+		DisplayName: "Account " + id, OwnerID: "u1", Kind: account.KindCompany, Grant: &account.Grant{}},
+		account.Command{Actor: account.SystemActor("crash-test"), At: time.Now().UTC(), EventID: "evt-" + id})
+}
+
+func TestKillNineLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child process")
+	}
+	path := filepath.Join(t.TempDir(), "relink.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Read every line, including those already in the pipe when the kill lands:
+	// they were acknowledged too.
+	const wantAcks = 200
+	var acked []string
+	killed := false
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		id, ok := strings.CutPrefix(lines.Text(), "ack ")
+		if !ok {
+			continue
+		}
+		acked = append(acked, id)
+		if len(acked) >= wantAcks && !killed {
+			if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
+				t.Fatalf("kill: %v", err)
+			}
+			killed = true
+		}
+	}
+	waitErr := cmd.Wait()
+	if !killed {
+		t.Fatalf("child stopped after %d acks (wait: %v); stderr:\n%s", len(acked), waitErr, stderr.String())
+	}
+	t.Logf("killed the child after %d acknowledged accounts", len(acked))
+
+	s := openTemp(t, path, testConfig())
+	bg := context.Background()
+	if _, err := s.GetWorkspace(bg, crashWorkspace); err != nil {
+		t.Fatalf("workspace after crash: %v", err)
+	}
+	for _, id := range acked {
+		a, err := s.GetAccount(bg, crashWorkspace, id)
+		if err != nil {
+			t.Fatalf("acknowledged account %s lost: %v", id, err)
+		}
+		ev, err := s.Events(bg, crashWorkspace, id, store.Page{})
+		if err != nil {
+			t.Fatalf("events of %s: %v", id, err)
+		}
+		if len(ev.Events) != 1 || ev.Events[0].ID != "evt-"+id || ev.Events[0].Version != a.Version {
+			t.Fatalf("create event of acknowledged account %s lost: %+v", id, ev.Events)
+		}
+	}
+	c, err := crashAccount(1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(bg, c); err != nil {
+		t.Fatalf("write after crash: %v", err)
+	}
+	if _, err := s.GetAccount(bg, crashWorkspace, c.After.ID); err != nil {
+		t.Fatalf("read back write after crash: %v", err)
+	}
+}
+
+func TestOpenLockedFileFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relink.db")
+	openTemp(t, path, testConfig())
+
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		s, err := Open(path, testConfig())
+		if err == nil {
+			_ = s.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a second Open of a file in use succeeded")
+		}
+		if !strings.Contains(err.Error(), "locked") {
+			t.Errorf("error does not say the file is locked: %v", err)
+		}
+		t.Logf("second open failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second Open of a file in use hangs")
+	}
+}
+
+func TestOpenRejectsShortCursorKey(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "relink.db"), store.Config{CursorKey: []byte("short")})
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("Open accepted a 5-byte cursor key")
+	}
+}

@@ -1,0 +1,223 @@
+package devserver
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/demo"
+	"github.com/relinkhq/relink/internal/relink"
+	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/workspace"
+)
+
+//go:embed templates/*.html static/*.css
+var assets embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"when":   when,
+	"label":  func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"joinCs": joinCapabilities,
+}).ParseFS(assets, "templates/*.html"))
+
+// handler serves the local overview pages. Later issues mount the API and owner routes
+// beside them.
+type handler struct {
+	store  store.Store
+	clock  clock.Clock
+	logger *slog.Logger
+}
+
+// NewHandler returns the local server's HTTP handler.
+func NewHandler(s store.Store, c clock.Clock, logger *slog.Logger) http.Handler {
+	h := &handler{store: s, clock: c, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.overview)
+	mux.HandleFunc("GET /dev/accounts/{id}", h.account)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /static/", http.FileServerFS(assets))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no page at %s.", r.URL.Path))
+	})
+	return secure(mux)
+}
+
+// secure sets the headers every page carries: no inline script or style, no framing,
+// and no referrer, so that links carrying secrets never leak through Referer.
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type row struct {
+	account.Account
+	OwnerName string
+	Expiring  bool
+}
+
+type overviewPage struct {
+	Workspace workspace.Workspace
+	Now       time.Time
+	Users     []workspace.User
+	Rows      []row
+	Counts    []stateCount
+}
+
+type stateCount struct {
+	State account.State
+	N     int
+}
+
+func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	wsID := r.URL.Query().Get("workspace")
+	if wsID == "" {
+		wsID = demo.WorkspaceID
+	}
+	ws, err := h.store.GetWorkspace(ctx, wsID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	users, err := h.store.ListUsers(ctx, wsID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	names := map[string]string{}
+	for _, u := range users {
+		names[u.ID] = u.Name
+	}
+	accounts, err := h.allAccounts(ctx, wsID, account.Filter{})
+	if err == nil {
+		var deleted []account.Account
+		deleted, err = h.allAccounts(ctx, wsID, account.Filter{State: account.StateDeleted})
+		accounts = append(accounts, deleted...)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	now := h.clock.Now()
+	page := overviewPage{Workspace: ws, Now: now, Users: users}
+	count := map[account.State]int{}
+	for _, a := range accounts {
+		count[a.State]++
+		page.Rows = append(page.Rows, row{Account: a, OwnerName: names[a.OwnerID],
+			Expiring: a.Expiring(now, ws.Settings.WarningWindow)})
+	}
+	for _, s := range account.States {
+		page.Counts = append(page.Counts, stateCount{State: s, N: count[s]})
+	}
+	h.render(w, r, "overview.html", page)
+}
+
+func (h *handler) allAccounts(ctx context.Context, wsID string, f account.Filter) ([]account.Account, error) {
+	var out []account.Account
+	p := store.Page{Limit: store.MaxLimit}
+	for {
+		page, err := h.store.ListAccounts(ctx, wsID, f, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Accounts...)
+		if page.Next == "" {
+			return out, nil
+		}
+		p.Cursor = page.Next
+	}
+}
+
+type accountPage struct {
+	Account   account.Account
+	OwnerName string
+	Events    []account.Event
+	Now       time.Time
+}
+
+func (h *handler) account(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	wsID := r.URL.Query().Get("workspace")
+	if wsID == "" {
+		wsID = demo.WorkspaceID
+	}
+	a, err := h.store.GetAccount(ctx, wsID, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	page := accountPage{Account: a, Now: h.clock.Now()}
+	if u, err := h.store.GetUser(ctx, wsID, a.OwnerID); err == nil {
+		page.OwnerName = u.Name
+	}
+	p := store.Page{Limit: store.MaxLimit}
+	for {
+		ev, err := h.store.Events(ctx, wsID, a.ID, p)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		page.Events = append(page.Events, ev.Events...)
+		if ev.Next == "" {
+			break
+		}
+		p.Cursor = ev.Next
+	}
+	h.render(w, r, "account.html", page)
+}
+
+func (h *handler) render(w http.ResponseWriter, r *http.Request, name string, data any) {
+	var b strings.Builder
+	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write([]byte(b.String()))
+}
+
+type errorPage struct {
+	Status  int
+	Message string
+}
+
+// fail answers with a friendly page; internal details go to the log only.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := relink.HTTPStatus(err)
+	if status >= 500 {
+		h.logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, "error.html", errorPage{Status: status, Message: relink.ErrorMessage(err)}); err != nil {
+		h.logger.ErrorContext(r.Context(), "render error page", "err", err)
+	}
+}
+
+// when renders a time for people: "—" for none.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func joinCapabilities(cs []account.Capability) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,137 @@
+// Package store is the persistence port the domain owns. Two adapters implement it and
+// pass one conformance suite (storetest): internal/dynamo for AWS and internal/bolt, an
+// embedded file store for the local server and fast tests.
+//
+// Conventions every implementation keeps:
+//   - Errors are *relink.Error: ENOTFOUND for anything absent (or purged, or in another
+//     workspace), ECONFLICT for a stale version or a uniqueness clash, EINVALID for a
+//     bad page request or cursor. Other failures are wrapped as they come.
+//   - Create stores version 1. Update takes the entity as last read (its Version is the
+//     stored version the write must still find), stores Version+1 and returns what it stored.
+//   - Accounts change only through account.Change values: the write succeeds only if the
+//     stored version is still Change.Before.Version, and it stores the audit event in
+//     the same atomic write. A change without an event writes the account alone.
+//   - Soft-deleted accounts past their PurgeAt are gone: not returned by any read, and
+//     their external identity is free again, whether or not a TTL sweep removed them yet.
+//   - Empty slices come back as nil; times come back in UTC with at least millisecond precision.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/workspace"
+)
+
+// Store is everything Relink persists.
+type Store interface {
+	Workspaces
+	Users
+	Groups
+	Accounts
+}
+
+// Workspaces persists workspaces and their settings.
+type Workspaces interface {
+	CreateWorkspace(ctx context.Context, w workspace.Workspace) (workspace.Workspace, error)
+	GetWorkspace(ctx context.Context, id string) (workspace.Workspace, error)
+	UpdateWorkspace(ctx context.Context, w workspace.Workspace) (workspace.Workspace, error)
+}
+
+// Users persists the people of a workspace. An email address belongs to at most one
+// user per workspace.
+type Users interface {
+	CreateUser(ctx context.Context, u workspace.User) (workspace.User, error)
+	GetUser(ctx context.Context, workspaceID, id string) (workspace.User, error)
+	// GetUserByEmail looks up a normalised address (see workspace.NormalizeEmail).
+	GetUserByEmail(ctx context.Context, workspaceID, email string) (workspace.User, error)
+	UpdateUser(ctx context.Context, u workspace.User) (workspace.User, error)
+	// ListUsers returns every user of the workspace, ordered by ID.
+	ListUsers(ctx context.Context, workspaceID string) ([]workspace.User, error)
+}
+
+// Groups persists account groups.
+type Groups interface {
+	CreateGroup(ctx context.Context, g workspace.Group) (workspace.Group, error)
+	GetGroup(ctx context.Context, workspaceID, id string) (workspace.Group, error)
+	UpdateGroup(ctx context.Context, g workspace.Group) (workspace.Group, error)
+	// DeleteGroup removes a group if it is still at version.
+	DeleteGroup(ctx context.Context, workspaceID, id string, version int64) error
+	// ListGroups returns every group of the workspace, ordered by ID.
+	ListGroups(ctx context.Context, workspaceID string) ([]workspace.Group, error)
+}
+
+// Accounts persists accounts and their audit trail.
+type Accounts interface {
+	// CreateAccount stores c.After (version 1) and c.Event. ECONFLICT if the ID exists or
+	// a live account of the workspace already has the same channel and external ID.
+	CreateAccount(ctx context.Context, c account.Change) error
+	GetAccount(ctx context.Context, workspaceID, id string) (account.Account, error)
+	// FindAccount finds the account of a platform identity (channel + external ID).
+	FindAccount(ctx context.Context, workspaceID, channel, externalID string) (account.Account, error)
+	// Apply stores c.After and c.Event if the stored version is still c.Before.Version:
+	// ECONFLICT if it moved on, ENOTFOUND if the account does not exist (or is gone).
+	Apply(ctx context.Context, c account.Change) error
+	// ListAccounts pages through the workspace's accounts matching f, ordered by ID.
+	// Listing by owner reads the owner index, not the whole workspace.
+	ListAccounts(ctx context.Context, workspaceID string, f account.Filter, p Page) (AccountPage, error)
+	// DueAccounts pages through one due-index shard: accounts whose DueAt is not after
+	// now, earliest first. It reads only due entries, never the whole table.
+	DueAccounts(ctx context.Context, shard int, now time.Time, p Page) (AccountPage, error)
+	// Shards is the number of due-index shards; scheduled runs sweep 0..Shards()-1.
+	Shards() int
+	// Events pages through an account's audit trail, oldest first.
+	Events(ctx context.Context, workspaceID, accountID string, p Page) (EventPage, error)
+}
+
+// Page asks for one page of a listing.
+type Page struct {
+	Limit  int    // 0 means DefaultLimit; at most MaxLimit
+	Cursor string // "" for the first page; else Next of the previous page of the same listing
+}
+
+// Page size bounds.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// AccountPage is one page of accounts. Next is "" on the last page.
+type AccountPage struct {
+	Accounts []account.Account
+	Next     string
+}
+
+// EventPage is one page of audit events. Next is "" on the last page.
+type EventPage struct {
+	Events []account.Event
+	Next   string
+}
+
+// DefaultShards is the due-index shard count when Config.Shards is zero.
+const DefaultShards = 16
+
+// Config is what every implementation is built with.
+type Config struct {
+	// Clock decides when soft-deleted accounts are gone. Default: the system clock.
+	Clock clock.Clock
+	// CursorKey signs page cursors (at least 32 bytes). It must be the same on every
+	// instance that serves one listing, so in AWS it comes from Secrets Manager.
+	CursorKey []byte
+	// Shards is the number of due-index shards. Default DefaultShards. Changing it
+	// needs a re-index, so it is fixed per table.
+	Shards int
+}
+
+// WithDefaults fills unset fields.
+func (c Config) WithDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = clock.System{}
+	}
+	if c.Shards <= 0 {
+		c.Shards = DefaultShards
+	}
+	return c
+}
