@@ -50,12 +50,12 @@ func start(t *testing.T, dir string) (url, banner string, stop func()) {
 			t.Fatal("no banner within 30s")
 		}
 	}
+	banner = b.String()
 	go func() {
-		for line := range lines {
-			b.WriteString(line + "\n")
+		for range lines { // keep the pipe flowing until the server exits
 		}
 	}()
-	return url, b.String(), func() {
+	return url, banner, func() {
 		cancel()
 		select {
 		case err := <-done:

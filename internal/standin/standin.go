@@ -8,6 +8,7 @@ package standin
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,16 +40,27 @@ var (
 // InCI reports whether the tests run in CI, where nothing may be skipped.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
+//go:embed moto_server.py
+var motoLauncher []byte
+
 // Moto returns the endpoint of a moto server (DynamoDB, Secrets Manager, SES, …),
-// starting it on first use.
+// starting it on first use. It runs through moto_server.py beside this file, which
+// serializes requests and makes transactions cheap (see its docstring for why).
 func Moto(t testing.TB) string {
 	t.Helper()
 	return start(t, "moto", func(port int) (*exec.Cmd, string, error) {
-		bin, err := exec.LookPath("moto_server")
+		python, err := exec.LookPath("python3")
 		if err != nil {
-			return nil, "", fmt.Errorf("moto_server not found on PATH (make tools installs it): %w", err)
+			return nil, "", fmt.Errorf("python3 not found: %w", err)
 		}
-		return exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port)), "/moto-api/data.json", nil
+		if out, err := exec.Command(python, "-c", "import moto.server").CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("moto is not installed for %s (make tools installs it): %v: %s", python, err, out)
+		}
+		script := filepath.Join(os.TempDir(), fmt.Sprintf("relink-moto-%d.py", os.Getpid()))
+		if err := os.WriteFile(script, motoLauncher, 0o600); err != nil {
+			return nil, "", fmt.Errorf("write moto launcher: %w", err)
+		}
+		return exec.Command(python, script, "127.0.0.1", fmt.Sprint(port)), "/moto-api/data.json", nil
 	})
 }
 

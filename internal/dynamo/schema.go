@@ -1,0 +1,116 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+// Attribute and index names of the table. template.yaml declares the same table; a
+// test keeps the two in step.
+const (
+	AttrPK        = "PK"
+	AttrSK        = "SK"
+	AttrOwnerPK   = "OwnerPK"
+	AttrDueShard  = "DueShard"
+	AttrDueAt     = "DueAt"     // epoch milliseconds
+	AttrExpiresAt = "ExpiresAt" // epoch seconds: the TTL attribute
+
+	// Attributes read by conditions and filters.
+	attrVersion       = "Version"
+	attrPurgeAt       = "PurgeAt" // epoch milliseconds
+	attrState         = "State"
+	attrChannel       = "Channel"
+	attrHardExpiresAt = "HardExpiresAt" // epoch milliseconds
+	attrAccountID     = "AccountID"
+	attrUserID        = "UserID"
+
+	// OwnerIndex lists one owner's accounts, ordered by account ID.
+	OwnerIndex = "owner-index"
+	// DueIndex is sparse and sharded: only scheduled accounts carry its keys.
+	DueIndex = "due-index"
+)
+
+// TableAPI is what CreateTable needs of a DynamoDB client.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+}
+
+// TableInput describes Relink's table under the given name.
+func TableInput(name string) *dynamodb.CreateTableInput {
+	attr := func(n string, t types.ScalarAttributeType) types.AttributeDefinition {
+		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: t}
+	}
+	keySchema := func(hash, rng string) []types.KeySchemaElement {
+		return []types.KeySchemaElement{
+			{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange},
+		}
+	}
+	all := &types.Projection{ProjectionType: types.ProjectionTypeAll}
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			attr(AttrPK, types.ScalarAttributeTypeS),
+			attr(AttrSK, types.ScalarAttributeTypeS),
+			attr(AttrOwnerPK, types.ScalarAttributeTypeS),
+			attr(AttrDueShard, types.ScalarAttributeTypeS),
+			attr(AttrDueAt, types.ScalarAttributeTypeN),
+		},
+		KeySchema: keySchema(AttrPK, AttrSK),
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+			{IndexName: aws.String(OwnerIndex), KeySchema: keySchema(AttrOwnerPK, AttrSK), Projection: all},
+			{IndexName: aws.String(DueIndex), KeySchema: keySchema(AttrDueShard, AttrDueAt), Projection: all},
+		},
+	}
+}
+
+// tableWait bounds how long CreateTable waits for the table to become ACTIVE.
+const tableWait = 5 * time.Minute
+
+// CreateTable creates the table, waits until it is ACTIVE and enables TTL on
+// ExpiresAt. Stand-ins without TTL support are tolerated: the store checks purge
+// times on every read anyway.
+func CreateTable(ctx context.Context, api TableAPI, name string) error {
+	if _, err := api.CreateTable(ctx, TableInput(name)); err != nil {
+		return fmt.Errorf("dynamo: create table %s: %w", name, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = time.Second, 10*time.Second
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, tableWait); err != nil {
+		return fmt.Errorf("dynamo: wait for table %s: %w", name, err)
+	}
+	_, err := api.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(name),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(AttrExpiresAt), Enabled: aws.Bool(true),
+		},
+	})
+	if err != nil && !unsupported(err) {
+		return fmt.Errorf("dynamo: enable TTL on %s: %w", name, err)
+	}
+	return nil
+}
+
+// unsupported reports an error a stand-in returns for an operation it lacks.
+func unsupported(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "UnknownOperationException", "NotImplementedException", "NotImplemented":
+		return true
+	}
+	return false
+}
