@@ -171,12 +171,7 @@ func Transition(a Account, cmd Command) (Change, error) {
 		}
 		after = applyGrant(after, *cmd.Grant, cmd.At)
 	case ActProbe:
-		g := Grant{Scopes: a.Scopes, Tasks: a.Tasks, Missing: a.Missing, Refreshable: a.Refreshable,
-			TokenExpiresAt: a.TokenExpiresAt, RefreshExpiresAt: a.RefreshExpiresAt}
-		if cmd.Grant != nil {
-			g = *cmd.Grant
-		}
-		after = applyGrant(after, g, cmd.At)
+		after = applyGrant(after, a.grantOr(cmd.Grant), cmd.At)
 	case ActDisconnect:
 		after.State = StateDisconnected
 		after.Reason = cmd.Reason
@@ -198,12 +193,7 @@ func Transition(a Account, cmd Command) (Change, error) {
 			return Change{}, relink.Errorf(relink.EREAUTH,
 				"The token of %q is no longer valid; re-add the account to reconnect it.", a.DisplayName)
 		}
-		g := Grant{Scopes: a.Scopes, Tasks: a.Tasks, Missing: a.Missing, Refreshable: a.Refreshable,
-			TokenExpiresAt: a.TokenExpiresAt, RefreshExpiresAt: a.RefreshExpiresAt}
-		if cmd.Grant != nil {
-			g = *cmd.Grant
-		}
-		after = applyGrant(after, g, cmd.At)
+		after = applyGrant(after, a.grantOr(cmd.Grant), cmd.At)
 	case ActTransfer:
 		if cmd.NewOwnerID == "" || len(cmd.NewOwnerID) > maxIDLen {
 			return Change{}, relink.Errorf(relink.EINVALID, "Choose the owner to transfer the account to.")
@@ -234,6 +224,15 @@ func Transition(a Account, cmd Command) (Change, error) {
 		after.DeletedAt, after.PurgeAt = time.Time{}, time.Time{}
 	}
 	return finish(a, after, cmd)
+}
+
+// grantOr returns g, or, when the caller learned nothing new, the grant a already has.
+func (a Account) grantOr(g *Grant) Grant {
+	if g != nil {
+		return *g
+	}
+	return Grant{Scopes: a.Scopes, Tasks: a.Tasks, Missing: a.Missing, Refreshable: a.Refreshable,
+		TokenExpiresAt: a.TokenExpiresAt, RefreshExpiresAt: a.RefreshExpiresAt}
 }
 
 // applyGrant records what the token showed: connected, fully or with permissions missing.

@@ -9,11 +9,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 )
 
-// cfnTable is the part of template.yaml's AWS::DynamoDB::Table the code depends on.
+// tableShape is what must agree between template.yaml and TableInput, normalised:
+// every list is a sorted set of "name=value" strings.
+type tableShape struct {
+	BillingMode          string
+	AttributeDefinitions []string
+	KeySchema            []string
+	Indexes              []string // "name: keys; projection"
+	TTLAttribute         string
+}
+
+// cfnTable is the part of an AWS::DynamoDB::Table resource the test reads. Fields the
+// test ignores may hold CloudFormation tags (!Sub, !Ref); yaml.Node decoding leaves
+// them alone.
 type cfnTable struct {
 	BillingMode          string `yaml:"BillingMode"`
 	AttributeDefinitions []struct {
@@ -25,7 +36,8 @@ type cfnTable struct {
 		IndexName  string   `yaml:"IndexName"`
 		KeySchema  []cfnKey `yaml:"KeySchema"`
 		Projection struct {
-			ProjectionType string `yaml:"ProjectionType"`
+			ProjectionType   string   `yaml:"ProjectionType"`
+			NonKeyAttributes []string `yaml:"NonKeyAttributes"`
 		} `yaml:"Projection"`
 	} `yaml:"GlobalSecondaryIndexes"`
 	TimeToLiveSpecification struct {
@@ -39,11 +51,15 @@ type cfnKey struct {
 	KeyType       string `yaml:"KeyType"`
 }
 
-// templateTable reads Resources.Table.Properties from template.yaml. It walks the YAML
-// node tree, so CloudFormation short tags (!Sub, !Ref) elsewhere do not get in the way.
-func templateTable(t *testing.T) cfnTable {
+func sortedSet(xs []string) []string {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return slices.Compact(xs)
+}
+
+func templateShape(t *testing.T, path string) tableShape {
 	t.Helper()
-	raw, err := os.ReadFile("../../template.yaml")
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read template: %v", err)
 	}
@@ -51,22 +67,45 @@ func templateTable(t *testing.T) cfnTable {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("parse template: %v", err)
 	}
-	node := doc.Content[0]
+	node := &doc
+	if node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
+		node = node.Content[0]
+	}
 	for _, key := range []string{"Resources", "Table", "Properties"} {
-		node = child(node, key)
-		if node == nil {
-			t.Fatalf("template.yaml has no %s on the path Resources.Table.Properties", key)
+		if node = mappingValue(node, key); node == nil {
+			t.Fatalf("template has no Resources.Table.Properties (missing %s)", key)
 		}
 	}
 	var tbl cfnTable
 	if err := node.Decode(&tbl); err != nil {
-		t.Fatalf("decode table properties: %v", err)
+		t.Fatalf("decode Table properties: %v", err)
 	}
-	return tbl
+	if !tbl.TimeToLiveSpecification.Enabled {
+		t.Errorf("template: TTL is not enabled")
+	}
+	shape := tableShape{BillingMode: tbl.BillingMode, TTLAttribute: tbl.TimeToLiveSpecification.AttributeName}
+	for _, a := range tbl.AttributeDefinitions {
+		shape.AttributeDefinitions = append(shape.AttributeDefinitions, a.AttributeName+"="+a.AttributeType)
+	}
+	keys := func(ks []cfnKey) []string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.AttributeName+"="+k.KeyType)
+		}
+		return sortedSet(out)
+	}
+	shape.KeySchema = keys(tbl.KeySchema)
+	for _, g := range tbl.GlobalSecondaryIndexes {
+		shape.Indexes = append(shape.Indexes, indexShape(g.IndexName, keys(g.KeySchema), g.Projection.ProjectionType, g.Projection.NonKeyAttributes))
+	}
+	shape.AttributeDefinitions = sortedSet(shape.AttributeDefinitions)
+	shape.Indexes = sortedSet(shape.Indexes)
+	return shape
 }
 
-func child(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
+// mappingValue returns the value under key in a YAML mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -77,85 +116,87 @@ func child(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// describe flattens a table definition into sorted lines, so two definitions compare
-// regardless of order.
-func describeTemplate(c cfnTable) []string {
-	var out []string
-	out = append(out, "billing "+c.BillingMode, fmt.Sprintf("ttl %s enabled=%v", c.TimeToLiveSpecification.AttributeName, c.TimeToLiveSpecification.Enabled))
-	for _, a := range c.AttributeDefinitions {
-		out = append(out, "attr "+a.AttributeName+":"+a.AttributeType)
-	}
-	out = append(out, "key "+cfnKeys(c.KeySchema))
-	for _, g := range c.GlobalSecondaryIndexes {
-		out = append(out, "gsi "+g.IndexName+" "+cfnKeys(g.KeySchema)+" "+g.Projection.ProjectionType)
-	}
-	slices.Sort(out)
-	return out
+func indexShape(name string, keys []string, projection string, nonKey []string) string {
+	return fmt.Sprintf("%s: %s; %s %s", name, strings.Join(keys, ","), projection, strings.Join(sortedSet(nonKey), ","))
 }
 
-func cfnKeys(ks []cfnKey) string {
-	parts := make([]string, len(ks))
-	for i, k := range ks {
-		parts[i] = k.AttributeName + ":" + k.KeyType
-	}
-	return strings.Join(parts, ",")
-}
-
-func describeInput(in *dynamodb.CreateTableInput, ttlAttr string) []string {
-	var out []string
-	out = append(out, "billing "+string(in.BillingMode), fmt.Sprintf("ttl %s enabled=true", ttlAttr))
+func inputShape(in *dynamodb.CreateTableInput) tableShape {
+	shape := tableShape{BillingMode: string(in.BillingMode), TTLAttribute: AttrExpiresAt}
 	for _, a := range in.AttributeDefinitions {
-		out = append(out, "attr "+aws.ToString(a.AttributeName)+":"+string(a.AttributeType))
+		shape.AttributeDefinitions = append(shape.AttributeDefinitions, aws.ToString(a.AttributeName)+"="+string(a.AttributeType))
 	}
-	out = append(out, "key "+sdkKeys(in.KeySchema))
+	keys := func(ks []typesKey) []string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, aws.ToString(k.AttributeName)+"="+string(k.KeyType))
+		}
+		return sortedSet(out)
+	}
+	shape.KeySchema = keys(in.KeySchema)
 	for _, g := range in.GlobalSecondaryIndexes {
-		out = append(out, "gsi "+aws.ToString(g.IndexName)+" "+sdkKeys(g.KeySchema)+" "+string(g.Projection.ProjectionType))
+		var projection string
+		var nonKey []string
+		if g.Projection != nil {
+			projection, nonKey = string(g.Projection.ProjectionType), g.Projection.NonKeyAttributes
+		}
+		shape.Indexes = append(shape.Indexes, indexShape(aws.ToString(g.IndexName), keys(g.KeySchema), projection, nonKey))
 	}
-	slices.Sort(out)
-	return out
+	shape.AttributeDefinitions = sortedSet(shape.AttributeDefinitions)
+	shape.Indexes = sortedSet(shape.Indexes)
+	return shape
 }
 
-func sdkKeys(ks []types.KeySchemaElement) string {
-	parts := make([]string, len(ks))
-	for i, k := range ks {
-		parts[i] = aws.ToString(k.AttributeName) + ":" + string(k.KeyType)
-	}
-	return strings.Join(parts, ",")
-}
-
-// TestTableMatchesTemplate: the table the tests and the local stack create is the one
-// template.yaml deploys.
-func TestTableMatchesTemplate(t *testing.T) {
-	got, want := describeTemplate(templateTable(t)), describeInput(TableInput("x"), AttrExpiresAt)
-	if !slices.Equal(got, want) {
-		t.Fatalf("template.yaml and TableInput differ:\n template: %s\n code:     %s", strings.Join(got, "; "), strings.Join(want, "; "))
-	}
-}
-
-// TestTableComparisonNoticesDrift makes sure the comparison above can fail.
-func TestTableComparisonNoticesDrift(t *testing.T) {
-	tmpl := describeTemplate(templateTable(t))
-	drifts := map[string]func(*dynamodb.CreateTableInput){
-		"projection": func(in *dynamodb.CreateTableInput) {
-			in.GlobalSecondaryIndexes[1].Projection.ProjectionType = types.ProjectionTypeKeysOnly
-		},
-		"attribute type": func(in *dynamodb.CreateTableInput) {
-			in.AttributeDefinitions[4].AttributeType = types.ScalarAttributeTypeS
-		},
-		"index name": func(in *dynamodb.CreateTableInput) { in.GlobalSecondaryIndexes[0].IndexName = aws.String("by-owner") },
-		"key order": func(in *dynamodb.CreateTableInput) {
-			in.KeySchema[0].KeyType, in.KeySchema[1].KeyType = types.KeyTypeRange, types.KeyTypeHash
-		},
-		"billing": func(in *dynamodb.CreateTableInput) { in.BillingMode = types.BillingModeProvisioned },
-	}
-	for name, drift := range drifts {
-		in := TableInput("x")
-		drift(in)
-		if slices.Equal(tmpl, describeInput(in, AttrExpiresAt)) {
-			t.Errorf("a %s drift went unnoticed", name)
+// shapeDiff lists every difference between two shapes.
+func shapeDiff(template, code tableShape) []string {
+	var diffs []string
+	check := func(what string, a, b []string) {
+		if !slices.Equal(a, b) {
+			diffs = append(diffs, fmt.Sprintf("%s: template %q, TableInput %q", what, a, b))
 		}
 	}
-	if slices.Equal(tmpl, describeInput(TableInput("x"), "ttl")) {
-		t.Error("a TTL attribute drift went unnoticed")
+	check("BillingMode", []string{template.BillingMode}, []string{code.BillingMode})
+	check("AttributeDefinitions", template.AttributeDefinitions, code.AttributeDefinitions)
+	check("KeySchema", template.KeySchema, code.KeySchema)
+	check("GlobalSecondaryIndexes", template.Indexes, code.Indexes)
+	check("TTL attribute", []string{template.TTLAttribute}, []string{code.TTLAttribute})
+	return diffs
+}
+
+func TestTableMatchesTemplate(t *testing.T) {
+	template := templateShape(t, "../../template.yaml")
+	if len(template.Indexes) == 0 || len(template.AttributeDefinitions) == 0 {
+		t.Fatalf("template table looks empty: %+v", template)
+	}
+	for _, d := range shapeDiff(template, inputShape(TableInput("relink-test"))) {
+		t.Error(d)
+	}
+}
+
+// TestShapeDiffCatchesDrift guards the comparison itself: any drift must show.
+func TestShapeDiffCatchesDrift(t *testing.T) {
+	base := inputShape(TableInput("x"))
+	for name, mutate := range map[string]func(*dynamodb.CreateTableInput){
+		"billing":    func(in *dynamodb.CreateTableInput) { in.BillingMode = "PROVISIONED" },
+		"attr type":  func(in *dynamodb.CreateTableInput) { in.AttributeDefinitions[4].AttributeType = "S" },
+		"key type":   func(in *dynamodb.CreateTableInput) { in.KeySchema[1].KeyType = "HASH" },
+		"index name": func(in *dynamodb.CreateTableInput) { in.GlobalSecondaryIndexes[0].IndexName = aws.String("other") },
+		"index key": func(in *dynamodb.CreateTableInput) {
+			in.GlobalSecondaryIndexes[1].KeySchema[1].AttributeName = aws.String("Due")
+		},
+		"projection": func(in *dynamodb.CreateTableInput) {
+			in.GlobalSecondaryIndexes[1].Projection.ProjectionType = "KEYS_ONLY"
+		},
+		"index dropped": func(in *dynamodb.CreateTableInput) { in.GlobalSecondaryIndexes = in.GlobalSecondaryIndexes[:1] },
+	} {
+		in := TableInput("x")
+		mutate(in)
+		if len(shapeDiff(base, inputShape(in))) == 0 {
+			t.Errorf("%s: drift not detected", name)
+		}
+	}
+	ttl := base
+	ttl.TTLAttribute = "TTL"
+	if len(shapeDiff(base, ttl)) == 0 {
+		t.Error("TTL attribute drift not detected")
 	}
 }
