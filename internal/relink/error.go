@@ -20,6 +20,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"       // caller not identified
 	ERATELIMIT    = "rate_limited"       // too many requests; try later
 	EUNAVAILABLE  = "unavailable"        // a dependency is temporarily failing; try later
+	EGONE         = "gone"               // existed, but expired, was used up or revoked
 	EINTERNAL     = "internal"           // a bug or an unexpected failure; details only in logs
 )
 
@@ -86,6 +87,7 @@ var statuses = map[string]int{
 	EUNAUTHORIZED: http.StatusUnauthorized,
 	ERATELIMIT:    http.StatusTooManyRequests,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	EGONE:         http.StatusGone,
 	EINTERNAL:     http.StatusInternalServerError,
 }
 

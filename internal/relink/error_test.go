@@ -30,6 +30,7 @@ func TestErrorCodeAndMessage(t *testing.T) {
 		{"forbidden", Errorf(EFORBIDDEN, "x"), EFORBIDDEN, "x", http.StatusForbidden},
 		{"unauthorized", Errorf(EUNAUTHORIZED, "x"), EUNAUTHORIZED, "x", http.StatusUnauthorized},
 		{"rate limited", Errorf(ERATELIMIT, "x"), ERATELIMIT, "x", http.StatusTooManyRequests},
+		{"gone", Errorf(EGONE, "x"), EGONE, "x", http.StatusGone},
 		{"unknown code", Errorf("made_up", "x"), "made_up", "x", http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
