@@ -3,8 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,57 +17,30 @@ import (
 
 func TestMain(m *testing.M) { standin.Main(m) }
 
-// serialHTTP sends one request at a time. moto 5.2.1 is not safe for concurrent
-// writes: TransactWriteItems snapshots the table with copy.deepcopy (which fails with
-// "dictionary changed size during iteration" while another request writes: HTTP 500)
-// and rolls a cancelled transaction back by restoring that snapshot, which would
-// drop writes that landed meanwhile. DynamoDB serialises writes to an item, so this
-// makes the stand-in faithful without taking anything away from the store's own
-// concurrency control: every goroutine still races on stale versions.
-type serialHTTP struct {
-	mu   sync.Mutex
-	next *http.Client
-}
-
-func (c *serialHTTP) Do(r *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.next.Do(r) // moto answers only after it has applied the request
-}
-
-// moto is one client (and one lock) for the whole test binary.
-var moto struct {
-	once   sync.Once
+// motoTables hands out fresh tables on the shared moto server.
+type motoTables struct {
 	client *dynamodb.Client
+	n      atomic.Int64
 }
 
-func motoClient(t *testing.T) *dynamodb.Client {
-	endpoint := standin.Moto(t)
-	moto.once.Do(func() {
-		cfg := standin.AWSConfig(endpoint)
-		cfg.HTTPClient = &serialHTTP{next: &http.Client{Timeout: time.Minute}}
-		moto.client = dynamodb.NewFromConfig(cfg)
-	})
-	return moto.client
+func newMotoTables(t *testing.T) *motoTables {
+	// standin's moto launcher serves one request at a time, as the concurrency
+	// subtest needs (real DynamoDB serializes conflicting writes).
+	return &motoTables{client: dynamodb.NewFromConfig(standin.AWSConfig(standin.Moto(t)))}
 }
 
-// tables numbers the tables one test binary creates on the shared stand-in.
-var tables atomic.Int64
-
-// motoStore opens a store on a fresh table of the shared moto server.
-func motoStore(t *testing.T, cfg store.Config) *Store {
+// open creates a uniquely named table and a store on it; the table is dropped after
+// the test to keep the long-lived stand-in small.
+func (m *motoTables) open(t *testing.T, cfg store.Config) *Store {
 	t.Helper()
-	client := motoClient(t)
-	name := fmt.Sprintf("relink-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
-	ctx := context.Background()
-	if err := CreateTable(ctx, client, name); err != nil {
+	name := fmt.Sprintf("relink-test-%d-%d", time.Now().UnixNano(), m.n.Add(1))
+	if err := CreateTable(context.Background(), m.client, name); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
 	t.Cleanup(func() {
-		// Dropping the table keeps the long-lived stand-in small.
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		_, _ = m.client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
-	s, err := New(client, name, cfg)
+	s, err := New(m.client, name, cfg)
 	if err != nil {
 		t.Fatalf("new store: %v", err)
 	}
@@ -77,7 +48,8 @@ func motoStore(t *testing.T, cfg store.Config) *Store {
 }
 
 func TestConformance(t *testing.T) {
+	tables := newMotoTables(t)
 	start := time.Now()
-	storetest.Run(t, func(t *testing.T, cfg store.Config) store.Store { return motoStore(t, cfg) })
+	storetest.Run(t, func(t *testing.T, cfg store.Config) store.Store { return tables.open(t, cfg) })
 	t.Logf("conformance suite on moto took %v", time.Since(start).Round(time.Millisecond))
 }

@@ -3,12 +3,14 @@ package dynamo
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 )
 
@@ -125,7 +127,7 @@ func inputShape(in *dynamodb.CreateTableInput) tableShape {
 	for _, a := range in.AttributeDefinitions {
 		shape.AttributeDefinitions = append(shape.AttributeDefinitions, aws.ToString(a.AttributeName)+"="+string(a.AttributeType))
 	}
-	keys := func(ks []typesKey) []string {
+	keys := func(ks []types.KeySchemaElement) []string {
 		var out []string
 		for _, k := range ks {
 			out = append(out, aws.ToString(k.AttributeName)+"="+string(k.KeyType))
@@ -162,13 +164,43 @@ func shapeDiff(template, code tableShape) []string {
 	return diffs
 }
 
+const templatePath = "../../template.yaml"
+
 func TestTableMatchesTemplate(t *testing.T) {
-	template := templateShape(t, "../../template.yaml")
+	template := templateShape(t, templatePath)
 	if len(template.Indexes) == 0 || len(template.AttributeDefinitions) == 0 {
 		t.Fatalf("template table looks empty: %+v", template)
 	}
 	for _, d := range shapeDiff(template, inputShape(TableInput("relink-test"))) {
 		t.Error(d)
+	}
+}
+
+// TestTemplateDriftIsNoticed edits a copy of the template the way a careless change
+// would and checks that the comparison fails for each edit.
+func TestTemplateDriftIsNoticed(t *testing.T) {
+	raw, err := os.ReadFile(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := inputShape(TableInput("relink-test"))
+	for name, edit := range map[string][2]string{
+		"projection":    {"ProjectionType: ALL", "ProjectionType: KEYS_ONLY"},
+		"TTL attribute": {"AttributeName: ExpiresAt", "AttributeName: TTL"},
+		"index name":    {"IndexName: due-index", "IndexName: due"},
+		"key type":      {"AttributeType: N", "AttributeType: S"},
+		"billing":       {"BillingMode: PAY_PER_REQUEST", "BillingMode: PROVISIONED"},
+	} {
+		if !strings.Contains(string(raw), edit[0]) {
+			t.Fatalf("%s: template no longer contains %q; update this test", name, edit[0])
+		}
+		path := filepath.Join(t.TempDir(), "template.yaml")
+		if err := os.WriteFile(path, []byte(strings.Replace(string(raw), edit[0], edit[1], 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if len(shapeDiff(templateShape(t, path), code)) == 0 {
+			t.Errorf("%s: drift not detected", name)
+		}
 	}
 }
 

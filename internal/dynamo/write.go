@@ -252,5 +252,13 @@ func collect[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, limi
 			return out, false, nil
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
+		// A selective filter keeps few of the items a query reads: read more per
+		// round trip rather than make many small ones.
+		if n := aws.ToInt32(in.Limit); n > 0 && n < maxRead {
+			in.Limit = aws.Int32(min(2*n, maxRead))
+		}
 	}
 }
+
+// maxRead caps how many items one growing query reads (DynamoDB also stops at 1 MB).
+const maxRead = 2000
