@@ -56,6 +56,13 @@ type Endpoints struct {
 	ClientAuthHeader bool
 	// PKCE: the channel accepts S256 code challenges.
 	PKCE bool
+	// AuthParams are extra authorize-request parameters (Google's access_type=offline).
+	AuthParams map[string]string
+	// ClientIDParam names the client ID parameter when it is not client_id (TikTok's
+	// client_key); it is sent to the authorize and token endpoints.
+	ClientIDParam string
+	// ScopeSeparator joins requested scopes; "" means a space (RFC 6749).
+	ScopeSeparator string
 }
 
 // Lifetime describes how the channel's tokens live and are renewed.

@@ -62,6 +62,8 @@ func googleEndpoints() Endpoints {
 		IntrospectURL: "https://oauth2.googleapis.com/tokeninfo",
 		RevokeURL:     "https://oauth2.googleapis.com/revoke", // seen only via quotes: UNCONFIRMED (§13.8)
 		PKCE:          true,                                   // not covered by channels.md
+		// offline: a refresh token; consent: a new one on every reconnect (§0).
+		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
 	}
 }
 

@@ -25,7 +25,9 @@ func TikTok() Channel {
 			IntrospectURL: "https://open.tiktokapis.com/v2/user/info/?fields=open_id",
 			// §7 lists code_verifier for mobile and desktop apps only; Relink's web flow
 			// does not rely on it.
-			PKCE: false,
+			PKCE:           false,
+			ClientIDParam:  "client_key", // §7: client_key, not client_id
+			ScopeSeparator: ",",          // §7: scope is comma-separated
 		},
 		Lifetime: Lifetime{
 			Refreshable: true,
