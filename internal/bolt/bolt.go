@@ -37,6 +37,11 @@ const (
 	bOwners     = "owners"     // ws|owner|id → ""
 	bDue        = "due"        // shard(2) | due millis(8) | ws|id → ""
 	bEvents     = "events"     // ws|account|version(8) → Event
+	bTokens     = "tokens"     // ws|account → sealed tokens (raw bytes)
+	bLinks      = "links"      // link hash → Link
+	bLinkRefs   = "linkrefs"   // ws|user|purpose|link hash → ""
+	bConsents   = "consents"   // state hash → consent.State
+	bCodes      = "codes"      // flow ID → Code
 
 	sep = "\x00"
 
@@ -74,7 +79,8 @@ func Open(path string, cfg store.Config) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range []string{bWorkspaces, bUsers, bEmails, bGroups, bAccounts, bExternal, bOwners, bDue, bEvents} {
+		for _, name := range []string{bWorkspaces, bUsers, bEmails, bGroups, bAccounts, bExternal, bOwners, bDue, bEvents,
+			bTokens, bLinks, bLinkRefs, bConsents, bCodes} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

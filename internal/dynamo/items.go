@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/consent"
+	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/store"
 	"github.com/relinkhq/relink/internal/workspace"
 )
@@ -25,6 +27,14 @@ const (
 	prefixEvent     = "EVT#"
 	prefixDue       = "DUE#"
 	infixOwner      = "#OWNER#"
+	prefixToken     = "TOKEN#"
+	prefixLink      = "LINK#"
+	skLink          = "LINK"
+	prefixLinkRef   = "LINKREF#"
+	prefixConsent   = "CONSENT#"
+	skConsent       = "CONSENT"
+	prefixCode      = "CODE#"
+	skCode          = "CODE"
 )
 
 func wsPK(ws string) string                 { return prefixWorkspace + ws }
@@ -35,6 +45,20 @@ func accountSK(id string) string            { return prefixAccount + id }
 func ownerPK(ws, owner string) string       { return prefixWorkspace + ws + infixOwner + owner }
 func dueShard(n int) string                 { return prefixDue + strconv.Itoa(n) }
 func externalSK(channel, ext string) string { return prefixExternal + channel + "#" + ext }
+func tokenSK(accountID string) string       { return prefixToken + accountID }
+func linkPK(hash string) string             { return prefixLink + hash }
+func consentPK(hash string) string          { return prefixConsent + hash }
+func codePK(id string) string               { return prefixCode + id }
+
+// linkRefPrefix is the sort-key prefix of one person's links of one purpose, under
+// the workspace. The trailing separator keeps "u1" from matching "u10".
+func linkRefPrefix(userID string, purpose magiclink.Purpose) string {
+	return prefixLinkRef + userID + "#" + string(purpose) + "#"
+}
+
+func linkRefSK(userID string, purpose magiclink.Purpose, hash string) string {
+	return linkRefPrefix(userID, purpose) + hash
+}
 
 // eventPrefix is the sort-key prefix of one account's audit trail. Account IDs cannot
 // hold '#', so the trailing separator keeps "a1" from matching "a10".
@@ -378,6 +402,146 @@ func (it eventItem) domain() account.Event {
 		Action: account.Action(it.Action), From: account.State(it.From), To: account.State(it.To), Reason: it.Reason,
 		ChannelError: it.ChannelError.domain(), Missing: it.Missing,
 		FromOwner: it.FromOwner, ToOwner: it.ToOwner, Note: it.Note,
+	}
+}
+
+// tokenItem holds an account's sealed OAuth tokens, apart from the account item. It has
+// no TTL: tokens live until the account is disconnected.
+type tokenItem struct {
+	keys
+	Sealed []byte `dynamodbav:"Sealed"` // binary
+}
+
+// Retention of expired consents and codes before they are gone (and TTL may remove them).
+const secretRetention = 24 * time.Hour
+
+// linkItem is a magic link by the hash of its token. LinkExpiresAt is the link's own
+// expiry; PurgeAt (and the TTL) come LinkRetention later, so that an expired link can
+// still explain itself. Uses and MaxUses are always present: UseLink's condition
+// compares them.
+type linkItem struct {
+	keys
+	Hash          string   `dynamodbav:"Hash"`
+	WorkspaceID   string   `dynamodbav:"WorkspaceID"`
+	UserID        string   `dynamodbav:"UserID"`
+	Purpose       string   `dynamodbav:"Purpose"`
+	Email         string   `dynamodbav:"Email,omitempty"`
+	Channels      []string `dynamodbav:"Channels,omitempty"`
+	Message       string   `dynamodbav:"Message,omitempty"`
+	CreatedAt     int64    `dynamodbav:"CreatedAt,omitempty"`
+	LinkExpiresAt int64    `dynamodbav:"LinkExpiresAt"`
+	Uses          int      `dynamodbav:"Uses"`
+	MaxUses       int      `dynamodbav:"MaxUses"`
+	RevokedAt     int64    `dynamodbav:"RevokedAt,omitempty"`
+	PurgeAt       int64    `dynamodbav:"PurgeAt"`
+	ExpiresAt     int64    `dynamodbav:"ExpiresAt"` // epoch seconds
+}
+
+func linkPurge(l magiclink.Link) int64 { return millis(l.ExpiresAt.Add(store.LinkRetention)) }
+
+func toLinkItem(l magiclink.Link) linkItem {
+	purge := linkPurge(l)
+	return linkItem{
+		keys: keys{PK: linkPK(l.Hash), SK: skLink},
+		Hash: l.Hash, WorkspaceID: l.WorkspaceID, UserID: l.UserID, Purpose: string(l.Purpose),
+		Email: l.Email, Channels: l.Channels, Message: l.Message,
+		CreatedAt: millis(l.CreatedAt), LinkExpiresAt: millis(l.ExpiresAt),
+		Uses: l.Uses, MaxUses: l.MaxUses, RevokedAt: millis(l.RevokedAt),
+		PurgeAt: purge, ExpiresAt: ttlSeconds(purge),
+	}
+}
+
+func (it linkItem) domain() magiclink.Link {
+	return magiclink.Link{
+		Hash: it.Hash, WorkspaceID: it.WorkspaceID, UserID: it.UserID, Purpose: magiclink.Purpose(it.Purpose),
+		Email: it.Email, Channels: it.Channels, Message: it.Message,
+		CreatedAt: fromMillis(it.CreatedAt), ExpiresAt: fromMillis(it.LinkExpiresAt),
+		Uses: it.Uses, MaxUses: it.MaxUses, RevokedAt: fromMillis(it.RevokedAt),
+	}
+}
+
+// linkRefItem points from a person's links of one purpose to the link items, so that
+// rotation reads one key range. It expires with its link.
+type linkRefItem struct {
+	keys
+	Hash          string `dynamodbav:"Hash"`
+	LinkExpiresAt int64  `dynamodbav:"LinkExpiresAt"`
+	ExpiresAt     int64  `dynamodbav:"ExpiresAt"` // epoch seconds
+}
+
+func toLinkRefItem(l magiclink.Link) linkRefItem {
+	return linkRefItem{
+		keys: keys{PK: wsPK(l.WorkspaceID), SK: linkRefSK(l.UserID, l.Purpose, l.Hash)},
+		Hash: l.Hash, LinkExpiresAt: millis(l.ExpiresAt), ExpiresAt: ttlSeconds(linkPurge(l)),
+	}
+}
+
+// consentItem is a pending consent by the hash of its state parameter.
+type consentItem struct {
+	keys
+	Hash             string `dynamodbav:"Hash"`
+	WorkspaceID      string `dynamodbav:"WorkspaceID"`
+	UserID           string `dynamodbav:"UserID"`
+	Channel          string `dynamodbav:"Channel"`
+	AccountID        string `dynamodbav:"AccountID,omitempty"`
+	LinkHash         string `dynamodbav:"LinkHash,omitempty"`
+	Verifier         string `dynamodbav:"Verifier,omitempty"`
+	CreatedAt        int64  `dynamodbav:"CreatedAt,omitempty"`
+	ConsentExpiresAt int64  `dynamodbav:"ConsentExpiresAt"`
+	ExpiresAt        int64  `dynamodbav:"ExpiresAt"` // epoch seconds
+}
+
+func toConsentItem(s consent.State) consentItem {
+	return consentItem{
+		keys: keys{PK: consentPK(s.Hash), SK: skConsent},
+		Hash: s.Hash, WorkspaceID: s.WorkspaceID, UserID: s.UserID, Channel: s.Channel,
+		AccountID: s.AccountID, LinkHash: s.LinkHash, Verifier: s.Verifier,
+		CreatedAt: millis(s.CreatedAt), ConsentExpiresAt: millis(s.ExpiresAt),
+		ExpiresAt: ttlSeconds(millis(s.ExpiresAt.Add(secretRetention))),
+	}
+}
+
+func (it consentItem) domain() consent.State {
+	return consent.State{
+		Hash: it.Hash, WorkspaceID: it.WorkspaceID, UserID: it.UserID, Channel: it.Channel,
+		AccountID: it.AccountID, LinkHash: it.LinkHash, Verifier: it.Verifier,
+		CreatedAt: fromMillis(it.CreatedAt), ExpiresAt: fromMillis(it.ConsentExpiresAt),
+	}
+}
+
+// codeItem is a one-time code by its flow ID. PurgeAt (and the TTL) come a day after
+// the code expired: past it the code is gone, as for purged accounts.
+type codeItem struct {
+	keys
+	ID            string `dynamodbav:"ID"`
+	WorkspaceID   string `dynamodbav:"WorkspaceID"`
+	Email         string `dynamodbav:"Email,omitempty"`
+	Hash          string `dynamodbav:"Hash"`
+	CreatedAt     int64  `dynamodbav:"CreatedAt,omitempty"`
+	CodeExpiresAt int64  `dynamodbav:"CodeExpiresAt"`
+	Attempts      int    `dynamodbav:"Attempts"`
+	UsedAt        int64  `dynamodbav:"UsedAt,omitempty"`
+	Version       int64  `dynamodbav:"Version"`
+	PurgeAt       int64  `dynamodbav:"PurgeAt"`
+	ExpiresAt     int64  `dynamodbav:"ExpiresAt"` // epoch seconds
+}
+
+func toCodeItem(c magiclink.Code) codeItem {
+	purge := millis(c.ExpiresAt.Add(secretRetention))
+	return codeItem{
+		keys: keys{PK: codePK(c.ID), SK: skCode},
+		ID:   c.ID, WorkspaceID: c.WorkspaceID, Email: c.Email, Hash: c.Hash,
+		CreatedAt: millis(c.CreatedAt), CodeExpiresAt: millis(c.ExpiresAt),
+		Attempts: c.Attempts, UsedAt: millis(c.UsedAt), Version: c.Version,
+		PurgeAt: purge, ExpiresAt: ttlSeconds(purge),
+	}
+}
+
+func (it codeItem) domain() magiclink.Code {
+	return magiclink.Code{
+		ID: it.ID, WorkspaceID: it.WorkspaceID, Email: it.Email, Hash: it.Hash,
+		CreatedAt: fromMillis(it.CreatedAt), ExpiresAt: fromMillis(it.CodeExpiresAt),
+		Attempts: it.Attempts, UsedAt: fromMillis(it.UsedAt), Version: it.Version,
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 
 	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/consent"
+	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/workspace"
 )
 
@@ -31,6 +33,10 @@ type Store interface {
 	Users
 	Groups
 	Accounts
+	Tokens
+	Links
+	Consents
+	Codes
 }
 
 // Workspaces persists workspaces and their settings.
@@ -84,6 +90,61 @@ type Accounts interface {
 	Shards() int
 	// Events pages through an account's audit trail, oldest first.
 	Events(ctx context.Context, workspaceID, accountID string, p Page) (EventPage, error)
+}
+
+// Tokens keeps each account's OAuth tokens, sealed by the vault: separate from the
+// account item, so that reading or listing accounts never touches a token.
+type Tokens interface {
+	// PutTokens stores (or replaces) the sealed tokens of an account.
+	PutTokens(ctx context.Context, workspaceID, accountID string, sealed []byte) error
+	// GetTokens returns them, ENOTFOUND if the account has none.
+	GetTokens(ctx context.Context, workspaceID, accountID string) ([]byte, error)
+	// DeleteTokens forgets them (disconnect for good); absent tokens are no error.
+	DeleteTokens(ctx context.Context, workspaceID, accountID string) error
+}
+
+// LinkRetention is how long a link is kept after it expires, so that its page can
+// still say what happened and offer a new link to the same person.
+const LinkRetention = 30 * 24 * time.Hour
+
+// Links keeps magic links by the hash of their token.
+type Links interface {
+	// CreateLink stores a new link; ECONFLICT if the hash exists.
+	CreateLink(ctx context.Context, l magiclink.Link) error
+	// GetLink returns a link, including an expired, revoked or used-up one, until
+	// LinkRetention after it expired; ENOTFOUND after that or if there is none.
+	GetLink(ctx context.Context, hash string) (magiclink.Link, error)
+	// UseLink counts one opening of a link that is usable at now and returns it as
+	// stored; EGONE, with the link's reason, if it is not (magiclink.Link.Usable).
+	// Concurrent openings are all counted.
+	UseLink(ctx context.Context, hash string, now time.Time) (magiclink.Link, error)
+	// RevokeLinks revokes a person's usable links of one purpose (rotation) and says
+	// how many it revoked.
+	RevokeLinks(ctx context.Context, workspaceID, userID string, purpose magiclink.Purpose, now time.Time) (int, error)
+}
+
+// Consents keeps pending OAuth consents, each usable once.
+type Consents interface {
+	// PutConsent stores a pending consent; ECONFLICT if the hash exists.
+	PutConsent(ctx context.Context, s consent.State) error
+	// TakeConsent removes and returns a pending consent in one step, so a state can
+	// never be used twice: ENOTFOUND if there is none (never made, or used already),
+	// EGONE if it expired.
+	TakeConsent(ctx context.Context, hash string, now time.Time) (consent.State, error)
+}
+
+// Codes keeps one-time codes by the ID of the flow they confirm.
+type Codes interface {
+	// PutCode stores a code, replacing an earlier one for the same flow (a resend).
+	PutCode(ctx context.Context, c magiclink.Code) error
+	// GetCode returns a flow's code, ENOTFOUND if there is none or it expired more
+	// than a day ago.
+	GetCode(ctx context.Context, id string) (magiclink.Code, error)
+	// UpdateCode stores c if the stored code is still the same code (same hash) at
+	// c.Version-1 (Verify bumps the version), so that concurrent attempts all count
+	// and an attempt on a code replaced by a resend cannot overwrite the new one:
+	// ECONFLICT otherwise, ENOTFOUND if there is no code.
+	UpdateCode(ctx context.Context, c magiclink.Code) error
 }
 
 // Page asks for one page of a listing.

@@ -44,6 +44,10 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DueIndex", func(t *testing.T) { testDueIndex(t, newEnv(t, open)) })
 	t.Run("EventPagination", func(t *testing.T) { testEventPagination(t, newEnv(t, open)) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newEnv(t, open)) })
+	t.Run("Tokens", func(t *testing.T) { testTokens(t, newEnv(t, open)) })
+	t.Run("Links", func(t *testing.T) { testLinks(t, newEnv(t, open)) })
+	t.Run("Consents", func(t *testing.T) { testConsents(t, newEnv(t, open)) })
+	t.Run("Codes", func(t *testing.T) { testCodes(t, newEnv(t, open)) })
 }
 
 type env struct {
