@@ -47,6 +47,8 @@ type Endpoints struct {
 	Introspect    Introspection
 	IntrospectURL string
 	RevokeURL     string // "" when the platform documents none
+	// IdentityURL lists who the token belongs to and the accounts it grants.
+	IdentityURL string
 	// ExchangeURL swaps a short-lived token for a long-lived one (Meta family).
 	ExchangeURL string
 	// RefreshURL renews a long-lived token that has no refresh token (Instagram Login,

@@ -42,6 +42,7 @@ func Sandbox(baseURL string) Channel {
 			Introspect:    IntrospectRFC7662,
 			IntrospectURL: base + "/introspect",
 			RevokeURL:     base + "/revoke",
+			IdentityURL:   strings.TrimRight(baseURL, "/") + "/sandbox/api/me",
 			PKCE:          true,
 		},
 		Lifetime: Lifetime{
