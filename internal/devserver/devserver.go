@@ -86,8 +86,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if seeded {
 		state = "seeded just now"
 	}
-	fmt.Fprintf(cfg.Out, "\nRelink is running at %s\n  demo workspace %q (%s), data in %s\n  stop with Ctrl-C; `rm -r %s` starts afresh\n\n",
-		url, demo.WorkspaceID, state, cfg.DataDir, cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "\nRelink is running at %s\n  demo workspace %q (%s), data in %s\n  sandbox channel controls: %s/sandbox/controls\n  stop with Ctrl-C; `rm -r %s` starts afresh\n\n",
+		url, demo.WorkspaceID, state, cfg.DataDir, url, cfg.DataDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

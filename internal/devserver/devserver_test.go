@@ -34,7 +34,7 @@ func start(t *testing.T, dir string) (url, banner string, stop func()) {
 	re := regexp.MustCompile(`running at (http://\S+)`)
 	var b strings.Builder
 	timeout := time.After(30 * time.Second)
-	for url == "" || !strings.Contains(b.String(), "demo workspace") {
+	for url == "" || !strings.Contains(b.String(), "sandbox channel controls") {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -119,6 +119,12 @@ func TestLocalServerSeedsServesAndKeepsData(t *testing.T) {
 	}
 	if status, _, _ = get(t, url+"/static/app.css"); status != http.StatusOK {
 		t.Fatalf("stylesheet status %d", status)
+	}
+	if status, _, body = get(t, url+"/sandbox/controls"); status != http.StatusOK || !strings.Contains(strings.ToLower(body), "sandbox") {
+		t.Fatalf("sandbox controls: %d", status)
+	}
+	if !strings.Contains(banner, "/sandbox/controls") {
+		t.Fatalf("banner does not show the sandbox controls: %q", banner)
 	}
 	stop()
 

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"html/template"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/demo"
 	"github.com/relinkhq/relink/internal/relink"
+	"github.com/relinkhq/relink/internal/sandbox"
 	"github.com/relinkhq/relink/internal/store"
 	"github.com/relinkhq/relink/internal/workspace"
 )
@@ -42,6 +44,9 @@ func NewHandler(s store.Store, c clock.Clock, logger *slog.Logger) http.Handler 
 	mux.HandleFunc("GET /dev/accounts/{id}", h.account)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /static/", http.FileServerFS(assets))
+	// The sandbox channel's authorization server and its controls (revoke, expire,
+	// drop a permission, password change…), so every state can be produced by hand.
+	mux.Handle("/sandbox/", sandbox.New(c, rand.Reader))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no page at %s.", r.URL.Path))
 	})
