@@ -30,8 +30,9 @@ type Identity struct {
 	Name       string
 	Parent     string // the login's own ID (the parent profile), "" if none
 	Kind       account.Kind
-	Scopes     []string // as granted for this account; nil: the token's scopes
-	Tasks      []string // Page tasks or roles, where the channel has them
+	Scopes     []string      // as granted for this account; nil: the token's scopes
+	Tasks      []string      // Page tasks or roles, where the channel has them
+	Token      *oauth2.Token // the account's own token (Facebook Page tokens); nil: the login's
 }
 
 // Identifier asks a channel who a token belongs to and which accounts it grants.
@@ -238,6 +239,10 @@ func (s *Service) plan(ctx context.Context, st consent.State, who workspace.User
 // keeping a stored refresh token the channel did not send again.
 func (s *Service) connectOne(ctx context.Context, who workspace.User, ch channel.Channel, p step, tokens vault.Tokens,
 	grant account.Grant, now time.Time) (account.Account, error) {
+	if p.id.Token != nil {
+		// The account's own token (a Page token) is sealed instead of the login's.
+		tokens, grant = ch.Grant(p.id.Token, grant.Scopes, now)
+	}
 	g := grant
 	if p.id.Scopes != nil {
 		g.Scopes = slices.Clone(p.id.Scopes)

@@ -256,17 +256,27 @@ type introspection struct {
 	Reason    string `json:"reason,omitempty"` // sandbox extension: why it is inactive
 }
 
-// introspect is RFC 7662. Tokens of other clients read as inactive, not as an error,
-// so a client learns nothing about them.
-func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+// tokenRequest reads an authenticated request about one token (introspect, revoke);
+// when it answers ok=false it has already written the error.
+func tokenRequest(w http.ResponseWriter, r *http.Request) (form url.Values, clientID, token string, ok bool) {
 	form, clientID, errp := clientForm(w, r)
 	if errp != nil {
 		writeJSON(w, *errp)
-		return
+		return nil, "", "", false
 	}
-	raw := form.Get("token")
-	if raw == "" {
+	token = form.Get("token")
+	if token == "" {
 		writeJSON(w, badRequest("token is missing."))
+		return nil, "", "", false
+	}
+	return form, clientID, token, true
+}
+
+// introspect is RFC 7662. Tokens of other clients read as inactive, not as an error,
+// so a client learns nothing about them.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	_, clientID, raw, ok := tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, s.inspect(raw, clientID))
@@ -305,14 +315,8 @@ func (s *Server) inspect(raw, clientID string) reply {
 
 // revoke is RFC 7009: either token kills the whole grant; unknown tokens are fine.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	form, clientID, errp := clientForm(w, r)
-	if errp != nil {
-		writeJSON(w, *errp)
-		return
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		writeJSON(w, badRequest("token is missing."))
+	form, clientID, raw, ok := tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	if hint := form.Get("token_type_hint"); hint != "" && hint != "access_token" && hint != "refresh_token" {
