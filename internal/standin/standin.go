@@ -7,7 +7,6 @@
 package standin
 
 import (
-	"context"
 	_ "embed"
 	"fmt"
 	"net"
@@ -170,11 +169,4 @@ func AWSConfig(endpoint string) aws.Config {
 		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 3,
 	}
-}
-
-// Context returns a context for a test that ends with the test.
-func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	return ctx
 }
