@@ -2,6 +2,7 @@ package connect
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/channel"
-	"github.com/relinkhq/relink/internal/vault"
 )
 
 // DefaultGraphURL is the Graph API base of Facebook identity calls (channels.md §1.1).
@@ -23,10 +23,11 @@ const maxAccountPages = 20
 // Pages the person manages, each with its tasks and its own Page token (§1.1, §1.5).
 // Page tokens got with a long-lived user token do not expire.
 type FacebookIdentifier struct {
-	HTTP         *http.Client
-	GraphURL     string // "" means DefaultGraphURL
-	ClientID     string
-	ClientSecret vault.Secret
+	HTTP     *http.Client
+	GraphURL string // "" means DefaultGraphURL
+	// Credentials are the service's own: the exchange signs with Relink's app, read
+	// fresh so that a rotated secret is picked up.
+	Credentials Credentials
 }
 
 var _ Identifier = FacebookIdentifier{}
@@ -90,10 +91,14 @@ func (fi FacebookIdentifier) Identify(ctx context.Context, ch channel.Channel, t
 
 // exchange swaps the login's short-lived user token for a ~60-day one (§1.1).
 func (fi FacebookIdentifier) exchange(ctx context.Context, ch channel.Channel, tok *oauth2.Token) (*oauth2.Token, error) {
+	cred, err := fi.Credentials.Credentials(ctx, ch.ID)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", ch.ID, err)
+	}
 	q := url.Values{
 		"grant_type":        {"fb_exchange_token"},
-		"client_id":         {fi.ClientID},
-		"client_secret":     {fi.ClientSecret.Reveal()},
+		"client_id":         {cred.ClientID},
+		"client_secret":     {cred.ClientSecret.Reveal()},
 		"fb_exchange_token": {tok.AccessToken},
 	}
 	var resp struct {

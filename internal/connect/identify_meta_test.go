@@ -13,7 +13,6 @@ import (
 	"github.com/relinkhq/relink/internal/channel"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/sandbox"
-	"github.com/relinkhq/relink/internal/vault"
 )
 
 // useChannel points the fixture's service at one real channel entry whose token
@@ -106,7 +105,7 @@ func facebookFixture(t *testing.T, accountsFail map[string]any) *fixture {
 	fb.Endpoints.TokenURL = srv.URL + "/oauth/access_token"
 	fb.Endpoints.ExchangeURL = srv.URL + "/oauth/access_token"
 	f.useChannel(t, fb, FacebookIdentifier{HTTP: srv.Client(), GraphURL: srv.URL,
-		ClientID: "relink-local", ClientSecret: vault.Secret(sandbox.ClientSecret)})
+		Credentials: staticCreds{}})
 	return f
 }
 
