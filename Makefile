@@ -44,6 +44,11 @@ build:
 tools:
 	@command -v moto_server >/dev/null 2>&1 || python3 -m pip install --quiet 'moto[server]' || \
 		{ echo "moto_server is missing and could not be installed: pip install 'moto[server]'"; [ "$${CI:-}" != true ]; }
+	@# npm stand-ins (aws-ses-v2-local, dynalite); npm writes node_modules/.package-lock.json
+	@# last, so it is missing or older than the lock file until an install has completed.
+	@[ ! scripts/standins/package-lock.json -nt scripts/standins/node_modules/.package-lock.json ] || \
+		npm ci --prefix scripts/standins --no-audit --no-fund || \
+		{ echo "the npm stand-ins could not be installed: npm ci --prefix scripts/standins"; [ "$${CI:-}" != true ]; }
 
 ## bench: Go benchmarks
 bench:

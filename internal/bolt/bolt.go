@@ -30,7 +30,7 @@ var _ store.Store = (*Store)(nil)
 const (
 	bWorkspaces = "workspaces" // ws → Workspace
 	bUsers      = "users"      // ws|id → User
-	bEmails     = "emails"     // ws|email → user ID
+	bAddresses  = "addresses"  // email|ws → user ID: unique per workspace, every workspace of an address in order
 	bGroups     = "groups"     // ws|id → Group
 	bAccounts   = "accounts"   // ws|id → Account
 	bExternal   = "external"   // ws|channel|external ID → account ID
@@ -42,6 +42,11 @@ const (
 	bLinkRefs   = "linkrefs"   // ws|user|purpose|link hash → ""
 	bConsents   = "consents"   // state hash → consent.State
 	bCodes      = "codes"      // flow ID → Code
+	bLimits     = "limits"     // window end(8) | window length(8) | key → count(8): see limits.go
+
+	// bEmailsV1 is the address index before UsersByEmail (ws|email → user ID). Open
+	// moves a file's entries to bAddresses and drops it.
+	bEmailsV1 = "emails"
 
 	sep = "\x00"
 
@@ -79,19 +84,48 @@ func Open(path string, cfg store.Config) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range []string{bWorkspaces, bUsers, bEmails, bGroups, bAccounts, bExternal, bOwners, bDue, bEvents,
-			bTokens, bLinks, bLinkRefs, bConsents, bCodes} {
+		for _, name := range []string{bWorkspaces, bUsers, bAddresses, bGroups, bAccounts, bExternal, bOwners, bDue, bEvents,
+			bTokens, bLinks, bLinkRefs, bConsents, bCodes, bLimits} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return migrateEmails(tx)
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
 	return &Store{db: db, clock: cfg.Clock, cursors: cursors, shards: cfg.Shards}, nil
+}
+
+// migrateEmails moves the entries of the old address index (ws|email) to bAddresses
+// (email|ws), so that files made by earlier versions (make run's .relink) keep
+// finding their users by address.
+func migrateEmails(tx *bbolt.Tx) error {
+	old := tx.Bucket([]byte(bEmailsV1))
+	if old == nil {
+		return nil
+	}
+	addresses := tx.Bucket([]byte(bAddresses))
+	// ForEach must not see its own bucket change; writing another bucket is fine.
+	err := old.ForEach(func(k, id []byte) error {
+		ws, email, ok := bytes.Cut(k, []byte(sep))
+		if !ok {
+			return fmt.Errorf("address index entry %q has no workspace", k)
+		}
+		if err := addresses.Put(key(string(email), string(ws)), bytes.Clone(id)); err != nil {
+			return fmt.Errorf("move address index entry %q: %w", k, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket([]byte(bEmailsV1)); err != nil {
+		return fmt.Errorf("drop the old address index: %w", err)
+	}
+	return nil
 }
 
 // Close releases the file.
@@ -305,8 +339,8 @@ func (s *Store) CreateUser(ctx context.Context, u workspace.User) (workspace.Use
 
 // claimEmail takes u's address for u, ECONFLICT if another user of the workspace has it.
 func claimEmail(tx *bbolt.Tx, u workspace.User) error {
-	b := tx.Bucket([]byte(bEmails))
-	k := key(u.WorkspaceID, u.Email)
+	b := tx.Bucket([]byte(bAddresses))
+	k := key(u.Email, u.WorkspaceID)
 	if holder := b.Get(k); holder != nil && string(holder) != u.ID {
 		return relink.Errorf(relink.ECONFLICT, "Another user of the workspace already has the address %s.", u.Email)
 	}
@@ -334,7 +368,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, workspaceID, email string) (
 	}
 	var u workspace.User
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		id := tx.Bucket([]byte(bEmails)).Get(key(workspaceID, email))
+		id := tx.Bucket([]byte(bAddresses)).Get(key(email, workspaceID))
 		if id == nil {
 			return notFound("user")
 		}
@@ -361,7 +395,7 @@ func (s *Store) UpdateUser(ctx context.Context, u workspace.User) (workspace.Use
 			if err := claimEmail(tx, u); err != nil {
 				return err
 			}
-			if err := del(tx.Bucket([]byte(bEmails)), key(old.WorkspaceID, old.Email)); err != nil {
+			if err := del(tx.Bucket([]byte(bAddresses)), key(old.Email, old.WorkspaceID)); err != nil {
 				return err
 			}
 		}
@@ -372,6 +406,32 @@ func (s *Store) UpdateUser(ctx context.Context, u workspace.User) (workspace.Use
 		return workspace.User{}, err
 	}
 	return u, nil
+}
+
+// UsersByEmail reads the address's index entries, which sort by workspace, and the
+// users they name, in one read transaction; at most store.MaxUsersByEmail of them.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]workspace.User, error) {
+	if email == "" || strings.Contains(email, sep) {
+		return nil, nil // no stored address is empty or holds sep (validIDs)
+	}
+	var users []workspace.User
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		usersB := tx.Bucket([]byte(bUsers))
+		prefix := key(email, "")
+		c := tx.Bucket([]byte(bAddresses)).Cursor()
+		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(users) < store.MaxUsersByEmail; k, id = c.Next() {
+			u, err := get[workspace.User](usersB, key(string(k[len(prefix):]), string(id)), "user")
+			if err != nil {
+				return err // an entry and its user are written together: never absent
+			}
+			users = append(users, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return users, nil
 }
 
 func (s *Store) ListUsers(ctx context.Context, workspaceID string) ([]workspace.User, error) {

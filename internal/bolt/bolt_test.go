@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/store"
 	"github.com/relinkhq/relink/internal/store/storetest"
 	"github.com/relinkhq/relink/internal/workspace"
@@ -190,5 +193,66 @@ func TestOpenRejectsShortCursorKey(t *testing.T) {
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("Open accepted a 5-byte cursor key")
+	}
+}
+
+// TestOpenMovesOldAddressIndex: a file from before UsersByEmail (address index keyed
+// ws|email) is moved to the new index on open, so its users are still found by address.
+func TestOpenMovesOldAddressIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relink.db")
+	ctx := context.Background()
+	s := openTemp(t, path, testConfig())
+	alice := []workspace.User{
+		{WorkspaceID: "ws2", ID: "u1", Email: "alice@example.com", Name: "Alice"},
+		{WorkspaceID: "ws1", ID: "u5", Email: "alice@example.com", Name: "Alice"},
+	}
+	for _, u := range alice {
+		if _, err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rewrite the index as the previous version kept it.
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		old, err := tx.CreateBucket([]byte(bEmailsV1))
+		if err != nil {
+			return err
+		}
+		for _, u := range alice {
+			if err := old.Put(key(u.WorkspaceID, u.Email), []byte(u.ID)); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteBucket([]byte(bAddresses)); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucket([]byte(bAddresses))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTemp(t, path, testConfig())
+	users, err := s.UsersByEmail(ctx, "alice@example.com")
+	if err != nil || len(users) != 2 || users[0].WorkspaceID != "ws1" || users[1].WorkspaceID != "ws2" {
+		t.Fatalf("users by email after reopening = %+v, %v", users, err)
+	}
+	if u, err := s.GetUserByEmail(ctx, "ws2", "alice@example.com"); err != nil || u.ID != "u1" {
+		t.Fatalf("user by email after reopening = %+v, %v", u, err)
+	}
+	if _, err := s.CreateUser(ctx, workspace.User{WorkspaceID: "ws1", ID: "u9", Email: "alice@example.com"}); relink.ErrorCode(err) != relink.ECONFLICT {
+		t.Fatalf("the moved claim does not hold: %v", err)
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte(bEmailsV1)) != nil {
+			return fmt.Errorf("the old index is still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

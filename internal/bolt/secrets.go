@@ -228,12 +228,20 @@ func (s *Store) TakeConsent(ctx context.Context, hash string, now time.Time) (co
 // Codes
 
 func (s *Store) PutCode(ctx context.Context, c magiclink.Code) error {
-	if err := validIDs(c.ID); err != nil {
+	if err := validCode(c); err != nil {
 		return err
 	}
+	c.Payload = nilIfEmpty(c.Payload)
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		return put(tx.Bucket([]byte(bCodes)), key(c.ID), c)
 	})
+}
+
+func validCode(c magiclink.Code) error {
+	if err := validIDs(c.ID); err != nil {
+		return err
+	}
+	return store.CheckCodePayload(c.Payload)
 }
 
 // keptCode reads a code that is at most a day past expiry at now, ENOTFOUND otherwise.
@@ -265,9 +273,10 @@ func (s *Store) GetCode(ctx context.Context, id string) (magiclink.Code, error) 
 // starts again at version 1, and a verify still holding the replaced code must not
 // overwrite the new one just because the versions line up.
 func (s *Store) UpdateCode(ctx context.Context, c magiclink.Code) error {
-	if err := validIDs(c.ID); err != nil {
+	if err := validCode(c); err != nil {
 		return err
 	}
+	c.Payload = nilIfEmpty(c.Payload)
 	now := s.clock.Now()
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		old, err := keptCode(tx, c.ID, now)

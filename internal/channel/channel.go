@@ -49,6 +49,10 @@ type Endpoints struct {
 	RevokeURL     string // "" when the platform documents none
 	// IdentityURL lists who the token belongs to and the accounts it grants.
 	IdentityURL string
+	// AccountsURL is the base of the second identity call of channels whose
+	// IdentityURL names the accounts without describing them (LinkedIn organization
+	// names, Google Business Profile locations); "" when IdentityURL says it all.
+	AccountsURL string
 	// ExchangeURL swaps a short-lived token for a long-lived one (Meta family).
 	ExchangeURL string
 	// RefreshURL renews a long-lived token that has no refresh token (Instagram Login,

@@ -36,10 +36,15 @@ func YouTube() Channel {
 // project (0 QPM until approved, channels.md §5 [3P]); until then calls fail with
 // quota errors, which classify as transient rather than disconnecting anyone.
 func GoogleBusiness() Channel {
+	ep := googleEndpoints()
+	// The accounts the login reaches, then each account's locations, which are
+	// the Business Profiles Relink manages.
+	ep.IdentityURL = "https://mybusinessaccountmanagement.googleapis.com/v1/accounts"
+	ep.AccountsURL = "https://mybusinessbusinessinformation.googleapis.com/v1"
 	return Channel{
 		ID:         "google_business",
 		Name:       "Google Business Profile",
-		Endpoints:  googleEndpoints(),
+		Endpoints:  ep,
 		Lifetime:   googleLifetime(),
 		BaseScopes: []string{googleScopes + "business.manage"},
 		Permissions: []Permission{

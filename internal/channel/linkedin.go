@@ -19,6 +19,10 @@ func LinkedIn() Channel {
 			TokenURL:      "https://www.linkedin.com/oauth/v2/accessToken",
 			Introspect:    IntrospectLinkedIn,
 			IntrospectURL: "https://www.linkedin.com/oauth/v2/introspectToken",
+			// The organizations the member administers (organization access control by
+			// role), then their names by a batch lookup of AccountsURL.
+			IdentityURL: "https://api.linkedin.com/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED",
+			AccountsURL: "https://api.linkedin.com/rest/organizations",
 			// channels.md documents no revoke endpoint and no PKCE for LinkedIn; client
 			// credentials go in the form body, not a Basic header (§4 refresh request).
 		},

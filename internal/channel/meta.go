@@ -118,6 +118,7 @@ func InstagramLogin() Channel {
 			RefreshURL:    "https://graph.instagram.com/refresh_access_token",
 			Introspect:    IntrospectMe, // no debug_token documented for graph.instagram.com (§13.7)
 			IntrospectURL: "https://graph.instagram.com/me?fields=user_id,username",
+			IdentityURL:   "https://graph.instagram.com/me?fields=user_id,username",
 		},
 		Lifetime: Lifetime{
 			LongLivedExchange: "ig_exchange_token",
@@ -150,6 +151,7 @@ func Threads() Channel {
 			RefreshURL:    "https://graph.threads.net/refresh_access_token",
 			Introspect:    IntrospectDebugToken,
 			IntrospectURL: "https://graph.threads.net/v1.0/debug_token",
+			IdentityURL:   "https://graph.threads.net/v1.0/me?fields=id,username",
 		},
 		Lifetime: Lifetime{
 			LongLivedExchange: "th_exchange_token",

@@ -23,6 +23,7 @@ func Pinterest() Channel {
 			Introspect:       IntrospectMe,
 			// UNCONFIRMED: no introspection endpoint; the account call stands in (§8, §11).
 			IntrospectURL: "https://api.pinterest.com/v5/user_account",
+			IdentityURL:   "https://api.pinterest.com/v5/user_account",
 			// No revoke endpoint and no PKCE in channels.md §8.
 			ScopeSeparator: ",", // §8: scope=a,b
 		},

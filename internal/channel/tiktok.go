@@ -23,6 +23,7 @@ func TikTok() Channel {
 			Introspect: IntrospectMe,
 			// UNCONFIRMED: TikTok documents no introspection; user info stands in (§7, §11).
 			IntrospectURL: "https://open.tiktokapis.com/v2/user/info/?fields=open_id",
+			IdentityURL:   "https://open.tiktokapis.com/v2/user/info/?fields=open_id,display_name",
 			// §7 lists code_verifier for mobile and desktop apps only; Relink's web flow
 			// does not rely on it.
 			PKCE:           false,

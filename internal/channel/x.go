@@ -25,6 +25,7 @@ func X() Channel {
 			Introspect: IntrospectMe,
 			// UNCONFIRMED: X documents no introspection; a "who am I" call stands in (§6, §11).
 			IntrospectURL: "https://api.x.com/2/users/me",
+			IdentityURL:   "https://api.x.com/2/users/me",
 			// Confidential clients send Basic client_id:client_secret (§6).
 			ClientAuthHeader: true,
 			PKCE:             true,

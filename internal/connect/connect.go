@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/consent"
 	"github.com/relinkhq/relink/internal/ident"
+	"github.com/relinkhq/relink/internal/mail"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/store"
 	"github.com/relinkhq/relink/internal/vault"
@@ -56,6 +58,13 @@ type Service struct {
 	IDs         ident.Generator
 	Random      io.Reader
 	CallbackURL string // where channels send people back
+	// Mail sends the one-time codes that confirm an invite; CodePepper keys their
+	// hashes (magiclink.NewCode).
+	Mail       mail.Sender
+	CodePepper []byte
+	// HTTP makes the token requests (identifiers carry their own client); nil means
+	// http.DefaultClient, which has no timeout, so production sets one.
+	HTTP *http.Client
 }
 
 // Who is the person acting: an owner from a magic link, or an admin.
@@ -115,6 +124,11 @@ type Outcome struct {
 	Channel     string
 	Denied      bool              // the person declined on the consent screen
 	Accounts    []account.Account // connected or updated, in the channel's order
+	// Flow is set when the login came from an invite: nothing is connected yet, a
+	// one-time code went to CodeSentTo, and ConfirmCode(Flow, code) finishes.
+	Flow       string
+	CodeSentTo string   // masked address
+	Pending    []string // names of the accounts waiting for the code
 }
 
 // Callback finishes a consent: single use, within ten minutes, by the code's exchange.
@@ -155,6 +169,9 @@ func (s *Service) Callback(ctx context.Context, cb Callback) (Outcome, error) {
 		return out, fmt.Errorf("credentials for %s: %w", ch.ID, err)
 	}
 	cfg := ch.OAuthConfig(cred, s.CallbackURL)
+	if s.HTTP != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, s.HTTP)
+	}
 	tok, err := ch.Exchange(ctx, cfg, cb.Code, st.Verifier)
 	if err != nil {
 		return out, refused(ch, err)
@@ -170,16 +187,45 @@ func (s *Service) Callback(ctx context.Context, cb Callback) (Outcome, error) {
 	now := s.Clock.Now()
 	tokens, grant := ch.Grant(tok, cfg.Scopes, now)
 
-	plan, err := s.plan(ctx, st, who, ch, ids)
+	plan, err := s.plan(ctx, st.WorkspaceID, st.AccountID, who, ch, ids)
 	if err != nil {
 		return out, err
 	}
+	held := make([]heldAccount, len(plan))
+	for i, p := range plan {
+		held[i].Identity = p.id
+		held[i].Identity.Token = nil
+		held[i].tokens, held[i].grant = prepare(ch, p.id, tokens, grant, now)
+	}
+	if link, ok := s.inviteLink(ctx, st.LinkHash); ok {
+		return s.hold(ctx, out, who, link, ch, held, now)
+	}
+	out.Accounts, err = s.connectAll(ctx, who, ch, plan, held, now)
+	return out, err
+}
+
+// heldAccount is one account a login grants, with the tokens and grant it gets.
+type heldAccount struct {
+	Identity
+	tokens vault.Tokens
+	grant  account.Grant
+}
+
+// connectAll connects every planned account with what was held for it, in order.
+func (s *Service) connectAll(ctx context.Context, who workspace.User, ch channel.Channel, plan []step, held []heldAccount,
+	now time.Time) ([]account.Account, error) {
+	byExternal := make(map[string]heldAccount, len(held))
+	for _, h := range held {
+		byExternal[h.ExternalID] = h
+	}
+	var out []account.Account
 	for _, p := range plan {
-		a, err := s.connectOne(ctx, who, ch, p, tokens, grant, now)
+		h := byExternal[p.id.ExternalID]
+		a, err := s.connectOne(ctx, who, ch, p, h.tokens, h.grant, now)
 		if err != nil {
 			return out, err
 		}
-		out.Accounts = append(out.Accounts, a)
+		out = append(out, a)
 	}
 	return out, nil
 }
@@ -191,13 +237,13 @@ type step struct {
 }
 
 // plan decides every account before changing any, so a refusal changes nothing.
-func (s *Service) plan(ctx context.Context, st consent.State, who workspace.User, ch channel.Channel, ids []Identity) ([]step, error) {
+func (s *Service) plan(ctx context.Context, workspaceID, accountID string, who workspace.User, ch channel.Channel, ids []Identity) ([]step, error) {
 	if len(ids) == 0 {
 		return nil, relink.Errorf(relink.EINVALID, "The login grants no %s account Relink can manage.", ch.Name)
 	}
 	var plan []step
 	for _, id := range ids {
-		a, err := s.Store.FindAccount(ctx, st.WorkspaceID, ch.ID, id.ExternalID)
+		a, err := s.Store.FindAccount(ctx, workspaceID, ch.ID, id.ExternalID)
 		switch {
 		case err == nil:
 			if a.OwnerID != who.ID && !who.Role.IsAdmin() {
@@ -218,16 +264,16 @@ func (s *Service) plan(ctx context.Context, st consent.State, who workspace.User
 			return nil, err
 		}
 	}
-	if st.AccountID == "" {
+	if accountID == "" {
 		return plan, nil
 	}
 	// A re-add updates its one account, and the login must be one that manages it.
 	for _, p := range plan {
-		if p.existing != nil && p.existing.ID == st.AccountID {
+		if p.existing != nil && p.existing.ID == accountID {
 			return []step{p}, nil
 		}
 	}
-	target, err := s.Store.GetAccount(ctx, st.WorkspaceID, st.AccountID)
+	target, err := s.Store.GetAccount(ctx, workspaceID, accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -235,20 +281,26 @@ func (s *Service) plan(ctx context.Context, st consent.State, who workspace.User
 		"The profile you signed in with does not manage %q. Sign in with the profile that does.", target.DisplayName)
 }
 
+// prepare works out the tokens and grant one account of a login gets: its own token
+// where the channel issues one (a Facebook Page token), else the login's; its own
+// scopes and tasks where the channel lists them; and what is missing.
+func prepare(ch channel.Channel, id Identity, tokens vault.Tokens, grant account.Grant, now time.Time) (vault.Tokens, account.Grant) {
+	if id.Token != nil {
+		tokens, grant = ch.Grant(id.Token, grant.Scopes, now)
+	}
+	g := grant
+	if id.Scopes != nil {
+		g.Scopes = slices.Clone(id.Scopes)
+	}
+	g.Tasks = slices.Clone(id.Tasks)
+	g.Missing = ch.Diagnose(g.Scopes, g.Tasks)
+	return tokens, g
+}
+
 // connectOne seals the tokens and moves one account to connected (or action required),
 // keeping a stored refresh token the channel did not send again.
 func (s *Service) connectOne(ctx context.Context, who workspace.User, ch channel.Channel, p step, tokens vault.Tokens,
-	grant account.Grant, now time.Time) (account.Account, error) {
-	if p.id.Token != nil {
-		// The account's own token (a Page token) is sealed instead of the login's.
-		tokens, grant = ch.Grant(p.id.Token, grant.Scopes, now)
-	}
-	g := grant
-	if p.id.Scopes != nil {
-		g.Scopes = slices.Clone(p.id.Scopes)
-	}
-	g.Tasks = slices.Clone(p.id.Tasks)
-	g.Missing = ch.Diagnose(g.Scopes, g.Tasks)
+	g account.Grant, now time.Time) (account.Account, error) {
 	actor := account.Actor{ID: who.ID, Role: who.Role}
 
 	if p.existing == nil {

@@ -148,7 +148,7 @@ func (sd seeder) accounts() error {
 		{id: "acct-ig-old", channel: "instagram_login", externalID: "ig-old-brand", name: "@acme_old", owner: OliviaID, kind: account.KindCompany,
 			grant: &account.Grant{Scopes: []string{"instagram_business_basic"}},
 			steps: []step{{at: -5 * day, cmd: account.Command{Action: account.ActDelete, Confirmation: "@acme_old", Note: "Brand retired."}}}},
-		{id: "acct-sandbox", channel: "sandbox", externalID: "sandbox-1", name: "Sandbox Brand", owner: OliviaID, kind: account.KindCompany,
+		{id: "acct-sandbox", channel: "sandbox", externalID: "sandbox-1", name: "Sandbox Brand", owner: OliviaID, parent: "sandbox-olivia", kind: account.KindCompany,
 			grant: &account.Grant{Scopes: []string{"publish", "engage", "report"}, Refreshable: true, TokenExpiresAt: now.Add(time.Hour),
 				RefreshExpiresAt: now.Add(90 * day)}},
 	}

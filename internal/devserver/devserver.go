@@ -21,7 +21,9 @@ import (
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/demo"
 	"github.com/relinkhq/relink/internal/ident"
+	"github.com/relinkhq/relink/internal/secrets"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/vault"
 )
 
 // Config is the local server's configuration; zero values take the defaults.
@@ -54,18 +56,27 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	cursorKey, err := localKey(filepath.Join(cfg.DataDir, "cursor.key"))
+	master, err := localKey(filepath.Join(cfg.DataDir, "master.key"))
+	if err != nil {
+		return err
+	}
+	keys, err := secrets.DeriveAppKeys(master)
+	if err != nil {
+		return err
+	}
+	ring, err := localKeyRing(filepath.Join(cfg.DataDir, "token-keys.json"))
 	if err != nil {
 		return err
 	}
 	clk := &clock.Offset{}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "relink.db"), store.Config{Clock: clk, CursorKey: cursorKey})
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "relink.db"), store.Config{Clock: clk, CursorKey: keys.Cursor})
 	if err != nil {
 		return fmt.Errorf("open local store (is another `make run` running?): %w", err)
 	}
 	defer st.Close()
 
-	seeded, err := demo.Seed(ctx, st, clk.Now(), ident.NewULID(clk.Now))
+	ids := ident.NewULID(clk.Now)
+	seeded, err := demo.Seed(ctx, st, clk.Now(), ids)
 	if err != nil {
 		return fmt.Errorf("seed demo workspace: %w", err)
 	}
@@ -74,20 +85,35 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	base := "http://" + ln.Addr().String()
+	app, err := build(appConfig{Store: st, Clock: clk, IDs: ids, Keys: keys, Ring: ring, BaseURL: base, Logger: cfg.Logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ownerLink, err := app.ownerLink(ctx, demo.OliviaID)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("issue the demo owner link: %w", err)
+	}
 	srv := &http.Server{
-		Handler:           NewHandler(st, clk, cfg.Logger),
+		Handler:           app.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	url := "http://" + ln.Addr().String()
 	state := "kept from the last run"
 	if seeded {
 		state = "seeded just now"
 	}
-	fmt.Fprintf(cfg.Out, "\nRelink is running at %s\n  demo workspace %q (%s), data in %s\n  sandbox channel controls: %s/sandbox/controls\n  stop with Ctrl-C; `rm -r %s` starts afresh\n\n",
-		url, demo.WorkspaceID, state, cfg.DataDir, url, cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "\nRelink is running at %s\n"+
+		"  demo workspace %q (%s), data in %s\n"+
+		"  owner link (Olivia Owner): %s\n"+
+		"  dev mailbox: %s/dev/mail\n"+
+		"  sandbox channel controls: %s/sandbox/controls\n"+
+		"  stop with Ctrl-C; `rm -r %s` starts afresh\n\n",
+		base, demo.WorkspaceID, state, cfg.DataDir, ownerLink, base, base, cfg.DataDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -104,8 +130,24 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// localKeyRing reads the local token key ring, creating one on first use.
+func localKeyRing(path string) (vault.KeyRing, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if raw, err = vault.GenerateKeyRing("local1"); err != nil {
+			return vault.KeyRing{}, err
+		}
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			return vault.KeyRing{}, fmt.Errorf("write local key ring: %w", err)
+		}
+	} else if err != nil {
+		return vault.KeyRing{}, fmt.Errorf("read local key ring: %w", err)
+	}
+	return vault.ParseKeyRing(raw)
+}
+
 // localKey reads a 32-byte key from path, creating it on first use, so that what it
-// signs (page cursors) stays valid across restarts.
+// signs (page cursors, sessions) stays valid across restarts.
 func localKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
 	if err == nil && len(key) == 32 {

@@ -11,11 +11,19 @@ import (
 	"time"
 
 	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/channel"
 	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/connect"
 	"github.com/relinkhq/relink/internal/demo"
+	"github.com/relinkhq/relink/internal/ident"
+	"github.com/relinkhq/relink/internal/magiclink"
+	"github.com/relinkhq/relink/internal/mailbox"
+	"github.com/relinkhq/relink/internal/portal"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/sandbox"
+	"github.com/relinkhq/relink/internal/secrets"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/vault"
 	"github.com/relinkhq/relink/internal/workspace"
 )
 
@@ -28,29 +36,89 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"joinCs": joinCapabilities,
 }).ParseFS(assets, "templates/*.html"))
 
-// handler serves the local overview pages. Later issues mount the API and owner routes
-// beside them.
+// handler serves the local overview pages and the dev mailbox; the owner pages, the
+// sandbox channel and (later) the admin API are mounted beside them.
 type handler struct {
-	store  store.Store
-	clock  clock.Clock
-	logger *slog.Logger
+	store   store.Store
+	clock   clock.Clock
+	logger  *slog.Logger
+	mailbox *mailbox.Mailbox
 }
 
-// NewHandler returns the local server's HTTP handler.
-func NewHandler(s store.Store, c clock.Clock, logger *slog.Logger) http.Handler {
-	h := &handler{store: s, clock: c, logger: logger}
+// appConfig is what the local app is built from.
+type appConfig struct {
+	Store   store.Store
+	Clock   clock.Clock
+	IDs     ident.Generator
+	Keys    secrets.AppKeys
+	Ring    vault.KeyRing
+	BaseURL string
+	Logger  *slog.Logger
+}
+
+// app is the local service: every route, and what the banner needs.
+type app struct {
+	handler http.Handler
+	portal  *portal.Service
+	mailbox *mailbox.Mailbox
+	sandbox *sandbox.Server
+}
+
+type fixedRing struct{ ring vault.KeyRing }
+
+func (f fixedRing) KeyRing(context.Context) (vault.KeyRing, error) { return f.ring, nil }
+
+// build wires the local service: the same services and handlers as the Lambda
+// functions, over the embedded store, the dev mailbox and the sandbox channel.
+func build(cfg appConfig) (*app, error) {
+	registry, err := channel.Default(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	// The sandbox's app credentials are fixed; real channels' come from
+	// RELINK_SECRET_RELINK_CHANNELS ({"facebook":{"client_id":…,"client_secret":…}}) if set.
+	creds := &secrets.ChannelCredentials{Values: secrets.Env{}, Name: "relink/channels",
+		Fixed: map[string]channel.Credentials{channel.SandboxID: {ClientID: "relink-local", ClientSecret: vault.Secret(sandbox.ClientSecret)}}}
+	box := mailbox.New(cfg.Clock)
+	sb := sandbox.New(cfg.Clock, rand.Reader)
+	channelHTTP := &http.Client{Timeout: 10 * time.Second}
+	svc := portal.New(portal.Deps{
+		Store: cfg.Store, Registry: registry, Credentials: creds, Identifiers: connect.DefaultIdentifiers(channelHTTP, creds),
+		Vault: vault.New(fixedRing{cfg.Ring}), Mail: box, Clock: cfg.Clock, IDs: cfg.IDs, Random: rand.Reader, HTTP: channelHTTP,
+		BaseURL: cfg.BaseURL, CodePepper: cfg.Keys.CodePepper, Logger: cfg.Logger,
+	})
+	owner := portal.NewHandler(svc, portal.Signer{Key: cfg.Keys.Session})
+
+	h := &handler{store: cfg.Store, clock: cfg.Clock, logger: cfg.Logger, mailbox: box}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.overview)
 	mux.HandleFunc("GET /dev/accounts/{id}", h.account)
+	mux.HandleFunc("GET /dev/mail", h.mail)
+	mux.HandleFunc("GET /dev/mail/{id}/html", h.mailHTML)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /static/", http.FileServerFS(assets))
+	for _, route := range portal.Routes {
+		mux.Handle(route, owner)
+	}
 	// The sandbox channel's authorization server and its controls (revoke, expire,
 	// drop a permission, password change…), so every state can be produced by hand.
-	mux.Handle("/sandbox/", sandbox.New(c, rand.Reader))
+	mux.Handle("/sandbox/", sb)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no page at %s.", r.URL.Path))
 	})
-	return secure(mux)
+	return &app{handler: secure(mux), portal: svc, mailbox: box, sandbox: sb}, nil
+}
+
+// ownerLink rotates the person's personal connect link and returns it, so every start
+// prints one that works (and the previous start's stops working).
+func (a *app) ownerLink(ctx context.Context, userID string) (string, error) {
+	u, err := a.portal.Store.GetUser(ctx, demo.WorkspaceID, userID)
+	if err != nil {
+		return "", err
+	}
+	url, _, err := a.portal.Links.Rotate(ctx, magiclink.Spec{WorkspaceID: demo.WorkspaceID, UserID: u.ID, Email: u.Email,
+		Purpose: magiclink.PurposeConnect})
+	return url, err
 }
 
 // secure sets the headers every page carries: no inline script or style, no framing,

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -15,7 +16,15 @@ import (
 	"github.com/relinkhq/relink/internal/workspace"
 )
 
-// Key prefixes of the single-table design (DESIGN.md "Storage").
+// Key prefixes of the single-table design (DESIGN.md "Storage"; README "Storage" has
+// the table of items). Items outside a workspace's partition:
+//
+//	email claim    PK EMAIL#<address>  SK WS#<ws>                      UserID: one address per user per workspace,
+//	                                                                   and every workspace of an address in one Query
+//	rate counter   PK RATE#<key>       SK <window s>#<window start s>  Count, ExpiresAt (TTL): Limits.Allow
+//	magic link     PK LINK#<hash>      SK LINK
+//	consent        PK CONSENT#<hash>   SK CONSENT
+//	one-time code  PK CODE#<flow>      SK CODE                         Payload (binary, at most 64 KiB)
 const (
 	prefixWorkspace = "WS#"
 	skWorkspace     = "WORKSPACE"
@@ -35,11 +44,12 @@ const (
 	skConsent       = "CONSENT"
 	prefixCode      = "CODE#"
 	skCode          = "CODE"
+	prefixRate      = "RATE#"
 )
 
 func wsPK(ws string) string                 { return prefixWorkspace + ws }
 func userSK(id string) string               { return prefixUser + id }
-func emailSK(email string) string           { return prefixEmail + email }
+func emailPK(email string) string           { return prefixEmail + email }
 func groupSK(id string) string              { return prefixGroup + id }
 func accountSK(id string) string            { return prefixAccount + id }
 func ownerPK(ws, owner string) string       { return prefixWorkspace + ws + infixOwner + owner }
@@ -49,6 +59,13 @@ func tokenSK(accountID string) string       { return prefixToken + accountID }
 func linkPK(hash string) string             { return prefixLink + hash }
 func consentPK(hash string) string          { return prefixConsent + hash }
 func codePK(id string) string               { return prefixCode + id }
+func ratePK(key string) string              { return prefixRate + key }
+
+// rateSK names one window of a rate counter. The window's length is part of it, so
+// that limits with different windows under one key never share a count.
+func rateSK(w store.Window) string {
+	return strconv.FormatInt(w.Length, 10) + "#" + strconv.FormatInt(w.Start, 10)
+}
 
 // linkRefPrefix is the sort-key prefix of one person's links of one purpose, under
 // the workspace. The trailing separator keeps "u1" from matching "u10".
@@ -181,10 +198,24 @@ func (it userItem) domain() workspace.User {
 	}
 }
 
-// emailItem claims an address for one user of a workspace.
+// emailItem claims an address for one user of a workspace. It lives under the
+// address (PK EMAIL#<address>, SK WS#<ws>): the one key keeps an address unique within
+// a workspace, and one Query on the address finds its every workspace without a scan
+// or an index.
 type emailItem struct {
 	keys
 	UserID string `dynamodbav:"UserID"`
+}
+
+func toEmailItem(u workspace.User) emailItem {
+	return emailItem{keys: emailKeys(u.WorkspaceID, u.Email), UserID: u.ID}
+}
+
+// workspaceID is the workspace the claim is in, from its sort key.
+func (it emailItem) workspaceID() string { return strings.TrimPrefix(it.SK, prefixWorkspace) }
+
+func emailKeys(workspaceID, email string) keys {
+	return keys{PK: emailPK(email), SK: wsPK(workspaceID)}
 }
 
 type groupItem struct {
@@ -522,17 +553,21 @@ type codeItem struct {
 	Attempts      int    `dynamodbav:"Attempts"`
 	UsedAt        int64  `dynamodbav:"UsedAt,omitempty"`
 	Version       int64  `dynamodbav:"Version"`
+	Payload       []byte `dynamodbav:"Payload,omitempty"` // binary, opaque
 	PurgeAt       int64  `dynamodbav:"PurgeAt"`
 	ExpiresAt     int64  `dynamodbav:"ExpiresAt"` // epoch seconds
 }
 
 func toCodeItem(c magiclink.Code) codeItem {
 	purge := millis(c.ExpiresAt.Add(secretRetention))
+	if len(c.Payload) == 0 {
+		c.Payload = nil // omitted, not stored as an empty binary: it comes back nil
+	}
 	return codeItem{
 		keys: keys{PK: codePK(c.ID), SK: skCode},
 		ID:   c.ID, WorkspaceID: c.WorkspaceID, Email: c.Email, Hash: c.Hash,
 		CreatedAt: millis(c.CreatedAt), CodeExpiresAt: millis(c.ExpiresAt),
-		Attempts: c.Attempts, UsedAt: millis(c.UsedAt), Version: c.Version,
+		Attempts: c.Attempts, UsedAt: millis(c.UsedAt), Version: c.Version, Payload: c.Payload,
 		PurgeAt: purge, ExpiresAt: ttlSeconds(purge),
 	}
 }
@@ -541,7 +576,7 @@ func (it codeItem) domain() magiclink.Code {
 	return magiclink.Code{
 		ID: it.ID, WorkspaceID: it.WorkspaceID, Email: it.Email, Hash: it.Hash,
 		CreatedAt: fromMillis(it.CreatedAt), ExpiresAt: fromMillis(it.CodeExpiresAt),
-		Attempts: it.Attempts, UsedAt: fromMillis(it.UsedAt), Version: it.Version,
+		Attempts: it.Attempts, UsedAt: fromMillis(it.UsedAt), Version: it.Version, Payload: it.Payload,
 	}
 }
 

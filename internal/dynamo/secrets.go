@@ -13,6 +13,7 @@ import (
 	"github.com/relinkhq/relink/internal/consent"
 	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/relink"
+	"github.com/relinkhq/relink/internal/store"
 )
 
 // Attributes the secrets' conditions read.
@@ -303,6 +304,9 @@ func (s *Store) PutCode(ctx context.Context, c magiclink.Code) error {
 	if blank(c.ID, c.WorkspaceID, c.Hash) || c.ExpiresAt.IsZero() {
 		return relink.Errorf(relink.EINVALID, "A code needs a flow, a workspace, a hash and an expiry.")
 	}
+	if err := store.CheckCodePayload(c.Payload); err != nil {
+		return err
+	}
 	item, err := marshal(toCodeItem(c))
 	if err != nil {
 		return err
@@ -330,6 +334,9 @@ func (s *Store) GetCode(ctx context.Context, id string) (magiclink.Code, error) 
 func (s *Store) UpdateCode(ctx context.Context, c magiclink.Code) error {
 	if blank(c.ID, c.WorkspaceID, c.Hash) || c.ExpiresAt.IsZero() {
 		return relink.Errorf(relink.EINVALID, "A code needs a flow, a workspace, a hash and an expiry.")
+	}
+	if err := store.CheckCodePayload(c.Payload); err != nil {
+		return err
 	}
 	item, err := marshal(toCodeItem(c))
 	if err != nil {

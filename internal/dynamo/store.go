@@ -7,8 +7,10 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -26,6 +28,7 @@ type API interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
@@ -138,7 +141,7 @@ func (s *Store) CreateUser(ctx context.Context, u workspace.User) (workspace.Use
 	if err != nil {
 		return workspace.User{}, err
 	}
-	claim, err := marshal(emailItem{keys: keys{PK: wsPK(u.WorkspaceID), SK: emailSK(u.Email)}, UserID: u.ID})
+	claim, err := marshal(toEmailItem(u))
 	if err != nil {
 		return workspace.User{}, err
 	}
@@ -167,7 +170,8 @@ func (s *Store) GetUserByEmail(ctx context.Context, workspaceID, email string) (
 		return workspace.User{}, relink.Errorf(relink.ENOTFOUND, msgUserNotFound)
 	}
 	var claim emailItem
-	if err := s.get(ctx, wsPK(workspaceID), emailSK(email), &claim, msgUserNotFound); err != nil {
+	k := emailKeys(workspaceID, email)
+	if err := s.get(ctx, k.PK, k.SK, &claim, msgUserNotFound); err != nil {
 		return workspace.User{}, err
 	}
 	u, err := s.GetUser(ctx, workspaceID, claim.UserID)
@@ -201,19 +205,72 @@ func (s *Store) UpdateUser(ctx context.Context, u workspace.User) (workspace.Use
 	}
 	writes := []write{{item: user, cond: atVersion(stored.Version), conflict: msgUserStale, notFound: msgUserNotFound}}
 	if stored.Email != u.Email {
-		claim, err := marshal(emailItem{keys: keys{PK: wsPK(u.WorkspaceID), SK: emailSK(u.Email)}, UserID: u.ID})
+		claim, err := marshal(toEmailItem(u))
 		if err != nil {
 			return workspace.User{}, err
 		}
+		old := emailKeys(u.WorkspaceID, stored.Email)
 		owned := expression.Name(attrUserID).Equal(expression.Value(u.ID))
 		writes = append(writes,
-			write{key: itemKey(wsPK(u.WorkspaceID), emailSK(stored.Email)), cond: owned, conflict: msgUserStale},
+			write{key: itemKey(old.PK, old.SK), cond: owned, conflict: msgUserStale},
 			write{item: claim, cond: notExists(), conflict: msgEmailTaken})
 	}
 	if err := s.commit(ctx, "update user", writes...); err != nil {
 		return workspace.User{}, err
 	}
 	return u, nil
+}
+
+// UsersByEmail reads the address's claims with one Query (they share its partition,
+// sorted by workspace) and the users they point to with one BatchGetItem. It reads
+// at most store.MaxUsersByEmail claims, in one page: an address is in a handful of
+// workspaces, and 100 keys is what one BatchGetItem takes.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]workspace.User, error) {
+	if blank(email) {
+		return nil, nil
+	}
+	ex, err := expression.NewBuilder().WithKeyCondition(
+		expression.Key(AttrPK).Equal(expression.Value(emailPK(email)))).Build()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: ex.KeyCondition(), ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),
+		ConsistentRead: aws.Bool(true), Limit: aws.Int32(store.MaxUsersByEmail),
+	})
+	if err != nil {
+		return nil, s.classify("query email claims", err)
+	}
+	if len(out.Items) == 0 {
+		return nil, nil
+	}
+	want := make([]map[string]types.AttributeValue, 0, len(out.Items))
+	for _, item := range out.Items {
+		var claim emailItem
+		if err := unmarshal(item, &claim); err != nil {
+			return nil, err
+		}
+		want = append(want, itemKey(wsPK(claim.workspaceID()), userSK(claim.UserID)))
+	}
+	items, err := s.batchGet(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	var users []workspace.User
+	for _, item := range items {
+		var it userItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		// The two reads can straddle an address change.
+		if it.Email == email {
+			users = append(users, it.domain())
+		}
+	}
+	// BatchGetItem answers in any order.
+	slices.SortFunc(users, func(a, b workspace.User) int { return strings.Compare(a.WorkspaceID, b.WorkspaceID) })
+	return users, nil
 }
 
 func (s *Store) ListUsers(ctx context.Context, workspaceID string) ([]workspace.User, error) {

@@ -211,6 +211,33 @@ func (s *Store) getItem(ctx context.Context, key map[string]types.AttributeValue
 	return out.Item, nil
 }
 
+// batchGet reads up to 100 items (one BatchGetItem) with strongly consistent reads,
+// in no particular order; absent items are left out. Keys DynamoDB leaves unprocessed
+// (throttling) are read one by one rather than retried in a loop, which keeps the
+// work bounded.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+		s.table: {Keys: keys, ConsistentRead: aws.Bool(true)},
+	}})
+	if err != nil {
+		return nil, s.classify("batch get", err)
+	}
+	items := out.Responses[s.table]
+	for _, key := range out.UnprocessedKeys[s.table].Keys {
+		item, err := s.getItem(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if item != nil {
+			items = append(items, item)
+		}
+	}
+	return items, nil
+}
+
 // get reads the item at pk/sk into v. It reports ENOTFOUND with notFound as the
 // message when there is no such item.
 func (s *Store) get(ctx context.Context, pk, sk string, v any, notFound string) error {

@@ -150,6 +150,9 @@ type Code struct {
 	Attempts    int       // wrong guesses so far
 	UsedAt      time.Time // a right code works once
 	Version     int64
+	// Payload is the sealed state of the flow the code confirms (an invite's pending
+	// connection: the tokens and accounts waiting for the code). Opaque to the store.
+	Payload []byte
 }
 
 // Code limits (DESIGN.md: 10 minutes, 5 attempts).

@@ -18,12 +18,15 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/consent"
 	"github.com/relinkhq/relink/internal/magiclink"
+	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/workspace"
 )
 
@@ -37,6 +40,7 @@ type Store interface {
 	Links
 	Consents
 	Codes
+	Limits
 }
 
 // Workspaces persists workspaces and their settings.
@@ -56,7 +60,17 @@ type Users interface {
 	UpdateUser(ctx context.Context, u workspace.User) (workspace.User, error)
 	// ListUsers returns every user of the workspace, ordered by ID.
 	ListUsers(ctx context.Context, workspaceID string) ([]workspace.User, error)
+	// UsersByEmail returns every user with this normalised address, in every
+	// workspace, ordered by workspace ID (a person asking for a new link by email does
+	// not say which workspace). An unknown address is an empty list, not an error.
+	// At most MaxUsersByEmail users come back: the first by workspace ID.
+	UsersByEmail(ctx context.Context, email string) ([]workspace.User, error)
 }
+
+// MaxUsersByEmail bounds UsersByEmail. One address is in a handful of workspaces at
+// most; the bound keeps the lookup one bounded read (and one DynamoDB BatchGetItem)
+// whatever the data holds.
+const MaxUsersByEmail = 100
 
 // Groups persists account groups.
 type Groups interface {
@@ -133,9 +147,23 @@ type Consents interface {
 	TakeConsent(ctx context.Context, hash string, now time.Time) (consent.State, error)
 }
 
+// MaxCodePayload bounds magiclink.Code.Payload: the code, its payload and the rest of
+// its item must stay well under DynamoDB's 400 KB item limit.
+const MaxCodePayload = 64 << 10
+
+// CheckCodePayload is EINVALID for a payload above MaxCodePayload.
+func CheckCodePayload(payload []byte) error {
+	if len(payload) > MaxCodePayload {
+		return relink.Errorf(relink.EINVALID, "The code's payload is too large (%d bytes at most).", MaxCodePayload)
+	}
+	return nil
+}
+
 // Codes keeps one-time codes by the ID of the flow they confirm.
 type Codes interface {
 	// PutCode stores a code, replacing an earlier one for the same flow (a resend).
+	// The code's Payload is stored as given (at most MaxCodePayload bytes, EINVALID
+	// above that) and comes back from GetCode; UpdateCode stores the payload it is given.
 	PutCode(ctx context.Context, c magiclink.Code) error
 	// GetCode returns a flow's code, ENOTFOUND if there is none or it expired more
 	// than a day ago.
@@ -145,6 +173,59 @@ type Codes interface {
 	// and an attempt on a code replaced by a resend cannot overwrite the new one:
 	// ECONFLICT otherwise, ENOTFOUND if there is no code.
 	UpdateCode(ctx context.Context, c magiclink.Code) error
+}
+
+// Limits counts events in fixed windows, for limits that must hold across every
+// Lambda instance (link requests per address, reminders per account).
+type Limits interface {
+	// Allow counts one event against key in the fixed window of the given length
+	// that holds now (windows start at multiples of window since the Unix epoch)
+	// and reports whether the count is still within limit. A refused event is not
+	// counted. Counts are forgotten after their window ends.
+	//
+	// key is free text chosen by the caller (e.g. "link-request#email#olivia@acme.example"):
+	// non-empty UTF-8, at most MaxLimitKey bytes, no NUL. limit is at least 1 and
+	// window a whole number of seconds, at least one. Anything else is EINVALID.
+	// Windows of different lengths under one key are counted apart.
+	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, error)
+}
+
+// MaxLimitKey bounds the key of Limits.Allow, in bytes.
+const MaxLimitKey = 300
+
+// Window is the fixed window of Limits.Allow that holds at now: its start and end
+// in epoch seconds. Windows start at multiples of their length since the Unix epoch,
+// so every instance agrees on them without talking to the others.
+type Window struct {
+	Length int64 // seconds
+	Start  int64 // epoch seconds, a multiple of Length
+	End    int64 // Start + Length: the first second of the next window
+}
+
+// LimitWindow checks Allow's arguments and returns the window that holds at now.
+func LimitWindow(key string, limit int, window time.Duration, now time.Time) (Window, error) {
+	switch {
+	case key == "" || len(key) > MaxLimitKey || strings.IndexByte(key, 0) >= 0 || !utf8.ValidString(key):
+		return Window{}, relink.Errorf(relink.EINVALID,
+			"A rate-limit key must be non-empty UTF-8 without NUL, at most %d bytes.", MaxLimitKey)
+	case limit < 1:
+		return Window{}, relink.Errorf(relink.EINVALID, "A rate limit must allow at least one event.")
+	case window < time.Second || window%time.Second != 0:
+		return Window{}, relink.Errorf(relink.EINVALID, "A rate-limit window must be a whole number of seconds, at least one.")
+	}
+	length := int64(window / time.Second)
+	sec := now.Unix() // floors, also before 1970
+	start := sec - mod(sec, length)
+	return Window{Length: length, Start: start, End: start + length}, nil
+}
+
+// mod is the non-negative remainder, so that windows before the epoch floor too.
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
 }
 
 // Page asks for one page of a listing.

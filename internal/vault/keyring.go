@@ -2,7 +2,9 @@ package vault
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -45,9 +47,24 @@ type keyRingJSON struct {
 	Keys    map[string]string `json:"keys"`
 }
 
-// ParseKeyRing parses and validates a stored key ring. Errors name key IDs, never
-// material, and drop the JSON decoder's text (it can quote input bytes).
+// ParseKeyRing parses and validates a stored key ring, in either of two forms:
+//
+//   - {"current":"k2","keys":{"k1":"<base64 of 32 bytes>","k2":"…"}}: the keys themselves;
+//   - {"current":"k1","k1":"<seed>"}: a seed of at least MinSeedLen characters per key,
+//     expanded with HKDF-SHA256. This is the form CloudFormation can generate (a
+//     template plus one generated string), so a fresh stack has a ring without anyone
+//     handling key material; rotating adds "k2":"<seed>" and moves current.
+//
+// Errors name key IDs, never material, and drop the JSON decoder's text (it can quote
+// input bytes).
 func ParseKeyRing(raw []byte) (KeyRing, error) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return KeyRing{}, relink.Errorf(relink.EINVALID, "The key ring is not valid JSON.")
+	}
+	if _, ok := fields["keys"]; !ok {
+		return parseSeedRing(fields)
+	}
 	var j keyRingJSON
 	if json.Unmarshal(raw, &j) != nil {
 		return KeyRing{}, relink.Errorf(relink.EINVALID, "The key ring is not valid JSON.")
@@ -60,6 +77,39 @@ func ParseKeyRing(raw []byte) (KeyRing, error) {
 		m, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
 			return KeyRing{}, relink.Errorf(relink.EINVALID, "Key %q is not valid base64.", id)
+		}
+		r.Keys[id] = m
+	}
+	if err := r.Validate(); err != nil {
+		return KeyRing{}, err
+	}
+	return r, nil
+}
+
+// MinSeedLen is the shortest seed a seed ring accepts: CloudFormation's generated
+// strings of 64 printable characters carry far more than 256 bits.
+const MinSeedLen = 32
+
+func parseSeedRing(fields map[string]json.RawMessage) (KeyRing, error) {
+	r := KeyRing{Keys: map[string][]byte{}}
+	for id, v := range fields {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return KeyRing{}, relink.Errorf(relink.EINVALID, "Key ring entry %q must be a string.", id)
+		}
+		if id == "current" {
+			r.Current = s
+			continue
+		}
+		if !validKeyID(id) {
+			return KeyRing{}, relink.Errorf(relink.EINVALID, "Key IDs must be 1–%d characters of A-Z, a-z, 0-9, _ and -.", maxKeyIDLen)
+		}
+		if len(s) < MinSeedLen {
+			return KeyRing{}, relink.Errorf(relink.EINVALID, "The seed of key %q must be at least %d characters.", id, MinSeedLen)
+		}
+		m, err := hkdf.Key(sha256.New, []byte(s), nil, "relink token key "+id, KeySize)
+		if err != nil {
+			return KeyRing{}, relink.Wrap(err, relink.EINTERNAL, "Could not derive key %q.", id)
 		}
 		r.Keys[id] = m
 	}

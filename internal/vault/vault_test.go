@@ -386,3 +386,44 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestSeedRing(t *testing.T) {
+	seed1, seed2 := strings.Repeat("s", 40), strings.Repeat("t", 64)
+	r1, err := ParseKeyRing([]byte(`{"current":"k1","k1":"` + seed1 + `"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ParseKeyRing([]byte(`{"k1":"` + seed1 + `","current":"k1"}`))
+	if len(r1.Keys["k1"]) != KeySize || string(again.Keys["k1"]) != string(r1.Keys["k1"]) {
+		t.Fatal("a seed must always expand to the same 32-byte key")
+	}
+	// Rotation: k2 seals new data, k1 still opens the old.
+	ctx := context.Background()
+	old, err := New(&staticSource{ring: r1}).Seal(ctx, []byte("hello"), "ws/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := ParseKeyRing([]byte(`{"current":"k2","k1":"` + seed1 + `","k2":"` + seed2 + `"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r2.Keys["k1"]) == string(r2.Keys["k2"]) {
+		t.Fatal("different seeds gave the same key")
+	}
+	v2 := New(&staticSource{ring: r2})
+	if plain, err := v2.Open(ctx, old, "ws/a"); err != nil || string(plain) != "hello" {
+		t.Fatalf("old ciphertext after rotation: %q %v", plain, err)
+	}
+	for name, raw := range map[string]string{
+		"short seed":      `{"current":"k1","k1":"short"}`,
+		"no current":      `{"k1":"` + seed1 + `"}`,
+		"current missing": `{"current":"k9","k1":"` + seed1 + `"}`,
+		"bad id":          `{"current":"k 1","k 1":"` + seed1 + `"}`,
+		"not a string":    `{"current":"k1","k1":42}`,
+	} {
+		_, err := ParseKeyRing([]byte(raw))
+		if relink.ErrorCode(err) != relink.EINVALID || strings.Contains(err.Error(), seed1) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -289,6 +289,88 @@ func testCodes(t *testing.T, e *env) {
 	e.clock.Set(T0)
 }
 
+// testCodePayload: a code's payload is stored as given and comes back byte for byte.
+func testCodePayload(t *testing.T, e *env) {
+	ctx := e.ctx
+	payload := make([]byte, 4096)
+	_, _ = rand.Read(payload)
+	payload[0], payload[1] = 0x00, 0xff // binary, not text
+
+	code, c, err := magiclink.NewCode("flow-p", "ws1", "o@example.com", pepper, T0, rand.Reader)
+	must(t, err, "new code")
+	c.Payload = payload
+	must(t, e.s.PutCode(ctx, c), "put code with payload")
+	got, err := e.s.GetCode(ctx, "flow-p")
+	must(t, err, "get code with payload")
+	if !bytes.Equal(got.Payload, payload) {
+		t.Fatalf("payload changed through PutCode/GetCode: %d bytes back, want %d", len(got.Payload), len(payload))
+	}
+	same(t, got, c, "stored code with payload")
+
+	// UpdateCode keeps the payload it is given: unchanged by a counted attempt ...
+	wrong := fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000)
+	next, verr := got.Verify(wrong, pepper, T0)
+	wantCode(t, verr, relink.EINVALID, "wrong code")
+	must(t, e.s.UpdateCode(ctx, next), "count an attempt")
+	got, _ = e.s.GetCode(ctx, "flow-p")
+	if got.Attempts != 1 || !bytes.Equal(got.Payload, payload) {
+		t.Fatalf("after an attempt: %d attempts, payload kept %v", got.Attempts, bytes.Equal(got.Payload, payload))
+	}
+	// ... replaced when the flow's state changes ...
+	next, verr = got.Verify(wrong, pepper, T0)
+	wantCode(t, verr, relink.EINVALID, "wrong code again")
+	next.Payload = []byte("sealed state, second version")
+	must(t, e.s.UpdateCode(ctx, next), "update the payload")
+	got, _ = e.s.GetCode(ctx, "flow-p")
+	if string(got.Payload) != "sealed state, second version" {
+		t.Fatalf("updated payload = %q", got.Payload)
+	}
+	// ... and dropped when given none.
+	cleared := got
+	cleared.Version++
+	cleared.Payload = nil
+	must(t, e.s.UpdateCode(ctx, cleared), "clear the payload")
+	got, _ = e.s.GetCode(ctx, "flow-p")
+	if got.Payload != nil {
+		t.Fatalf("cleared payload came back as %q, want nil", got.Payload)
+	}
+
+	// A code without a payload comes back without one: nil, also for an empty one.
+	for name, p := range map[string][]byte{"nil": nil, "empty": {}} {
+		_, plain, _ := magiclink.NewCode("flow-plain-"+name, "ws1", "o@example.com", pepper, T0, rand.Reader)
+		plain.Payload = p
+		must(t, e.s.PutCode(ctx, plain), "put code without payload")
+		got, err := e.s.GetCode(ctx, plain.ID)
+		must(t, err, "get code without payload")
+		if got.Payload != nil {
+			t.Fatalf("%s payload came back as %#v, want nil", name, got.Payload)
+		}
+	}
+
+	// The payload is bounded at store.MaxCodePayload.
+	_, big, _ := magiclink.NewCode("flow-big", "ws1", "o@example.com", pepper, T0, rand.Reader)
+	big.Payload = bytes.Repeat([]byte{0xa5}, store.MaxCodePayload)
+	must(t, e.s.PutCode(ctx, big), "put code with the largest payload")
+	got, err = e.s.GetCode(ctx, "flow-big")
+	must(t, err, "get code with the largest payload")
+	if !bytes.Equal(got.Payload, big.Payload) {
+		t.Fatalf("largest payload changed: %d bytes back", len(got.Payload))
+	}
+	tooBig := got
+	tooBig.Version++
+	tooBig.Payload = append(bytes.Clone(big.Payload), 0)
+	wantCode(t, e.s.UpdateCode(ctx, tooBig), relink.EINVALID, "update with a payload over the bound")
+	_, over, _ := magiclink.NewCode("flow-over", "ws1", "o@example.com", pepper, T0, rand.Reader)
+	over.Payload = tooBig.Payload
+	wantCode(t, e.s.PutCode(ctx, over), relink.EINVALID, "put with a payload over the bound")
+	_, err = e.s.GetCode(ctx, "flow-over")
+	wantCode(t, err, relink.ENOTFOUND, "code refused for its payload")
+	got, _ = e.s.GetCode(ctx, "flow-big")
+	if got.Version != big.Version || !bytes.Equal(got.Payload, big.Payload) {
+		t.Fatal("a refused update changed the stored code")
+	}
+}
+
 func mustAtoi(s string) int {
 	n := 0
 	for _, r := range s {

@@ -34,6 +34,7 @@ const day = 24 * time.Hour
 func Run(t *testing.T, open Opener) {
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, newEnv(t, open)) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, newEnv(t, open)) })
+	t.Run("UsersByEmail", func(t *testing.T) { testUsersByEmail(t, newEnv(t, open)) })
 	t.Run("Groups", func(t *testing.T) { testGroups(t, newEnv(t, open)) })
 	t.Run("AccountCRUD", func(t *testing.T) { testAccountCRUD(t, newEnv(t, open)) })
 	t.Run("AccountUniqueness", func(t *testing.T) { testAccountUniqueness(t, newEnv(t, open)) })
@@ -48,6 +49,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Links", func(t *testing.T) { testLinks(t, newEnv(t, open)) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, newEnv(t, open)) })
 	t.Run("Codes", func(t *testing.T) { testCodes(t, newEnv(t, open)) })
+	t.Run("CodePayload", func(t *testing.T) { testCodePayload(t, newEnv(t, open)) })
+	t.Run("Limits", func(t *testing.T) { testLimits(t, newEnv(t, open)) })
 }
 
 type env struct {
@@ -265,6 +268,106 @@ func testUsers(t *testing.T, e *env) {
 	must(t, err, "list users of empty workspace")
 	if len(empty) != 0 {
 		t.Fatalf("empty workspace lists %d users", len(empty))
+	}
+}
+
+// usersByEmail returns the (workspace, user) pairs UsersByEmail finds for address.
+func usersByEmail(t *testing.T, e *env, address string) []string {
+	t.Helper()
+	users, err := e.s.UsersByEmail(e.ctx, address)
+	must(t, err, "users by email "+address)
+	var got []string
+	for _, u := range users {
+		if u.Email != address {
+			t.Fatalf("users by email %s returned %s/%s with address %s", address, u.WorkspaceID, u.ID, u.Email)
+		}
+		got = append(got, u.WorkspaceID+"/"+u.ID)
+	}
+	return got
+}
+
+func testUsersByEmail(t *testing.T, e *env) {
+	const olivia = "olivia@acme.example"
+	// Created out of workspace order; the result is ordered by workspace.
+	created := map[string]workspace.User{}
+	for _, u := range []workspace.User{
+		user("ws-b", "u1", olivia, workspace.RoleOwner),
+		user("ws-c", "u2", olivia, workspace.RoleAdmin),
+		user("ws-a", "u7", olivia, workspace.RolePrimaryAdmin),
+		user("ws-a", "u8", "bob@acme.example", workspace.RoleOwner),
+		user("ws-d", "u9", "olivia@acme.example.org", workspace.RoleOwner), // a longer address, not a match
+	} {
+		got, err := e.s.CreateUser(e.ctx, u)
+		must(t, err, "create user "+u.WorkspaceID+"/"+u.ID)
+		created[u.WorkspaceID+"/"+u.ID] = got
+	}
+	users, err := e.s.UsersByEmail(e.ctx, olivia)
+	must(t, err, "users by email")
+	if len(users) != 3 {
+		t.Fatalf("users by email = %d users, want 3", len(users))
+	}
+	for i, id := range []string{"ws-a/u7", "ws-b/u1", "ws-c/u2"} {
+		same(t, users[i], created[id], fmt.Sprintf("user %d by email (ordered by workspace)", i))
+	}
+	if got := usersByEmail(t, e, "bob@acme.example"); !slices.Equal(got, []string{"ws-a/u8"}) {
+		t.Fatalf("bob = %v", got)
+	}
+	for _, unknown := range []string{"nobody@acme.example", "olivia@acme.exampl", "OLIVIA@ACME.EXAMPLE", ""} {
+		users, err := e.s.UsersByEmail(e.ctx, unknown)
+		must(t, err, fmt.Sprintf("users by unknown address %q", unknown))
+		if len(users) != 0 {
+			t.Fatalf("unknown address %q finds %d users", unknown, len(users))
+		}
+	}
+
+	// Uniqueness within a workspace is unchanged, and a refused create leaves nothing.
+	_, err = e.s.CreateUser(e.ctx, user("ws-a", "u10", olivia, workspace.RoleOwner))
+	wantCode(t, err, relink.ECONFLICT, "second user with the address in one workspace")
+	byEmail, err := e.s.GetUserByEmail(e.ctx, "ws-b", olivia)
+	must(t, err, "get user by email in one workspace")
+	same(t, byEmail, created["ws-b/u1"], "user by email in ws-b")
+
+	// An address change moves the user from one address's list to the other's.
+	moved := created["ws-b/u1"]
+	moved.Email = "olivia@newco.example"
+	_, err = e.s.UpdateUser(e.ctx, moved)
+	must(t, err, "change address")
+	if got := usersByEmail(t, e, olivia); !slices.Equal(got, []string{"ws-a/u7", "ws-c/u2"}) {
+		t.Fatalf("old address after change = %v", got)
+	}
+	if got := usersByEmail(t, e, "olivia@newco.example"); !slices.Equal(got, []string{"ws-b/u1"}) {
+		t.Fatalf("new address after change = %v", got)
+	}
+	// Back again: the freed claim can be taken again in the same workspace.
+	back, _ := e.s.GetUser(e.ctx, "ws-b", "u1")
+	back.Email = olivia
+	_, err = e.s.UpdateUser(e.ctx, back)
+	must(t, err, "change address back")
+	if got := usersByEmail(t, e, olivia); !slices.Equal(got, []string{"ws-a/u7", "ws-b/u1", "ws-c/u2"}) {
+		t.Fatalf("address after changing back = %v", got)
+	}
+	// A refused change (address taken in that workspace) moves nothing.
+	clash, _ := e.s.GetUser(e.ctx, "ws-a", "u8")
+	clash.Email = olivia
+	_, err = e.s.UpdateUser(e.ctx, clash)
+	wantCode(t, err, relink.ECONFLICT, "change to an address taken in the workspace")
+	if got := usersByEmail(t, e, "bob@acme.example"); !slices.Equal(got, []string{"ws-a/u8"}) {
+		t.Fatalf("bob after a refused change = %v", got)
+	}
+
+	// The result is bounded: the first MaxUsersByEmail workspaces.
+	const many = "many@acme.example"
+	var want []string
+	for i := range store.MaxUsersByEmail + 1 {
+		ws := fmt.Sprintf("ws-many-%03d", i)
+		_, err := e.s.CreateUser(e.ctx, user(ws, "u1", many, workspace.RoleOwner))
+		must(t, err, "create user in "+ws)
+		if i < store.MaxUsersByEmail {
+			want = append(want, ws+"/u1")
+		}
+	}
+	if got := usersByEmail(t, e, many); !slices.Equal(got, want) {
+		t.Fatalf("address in %d workspaces: %d users (first %v), want the first %d", store.MaxUsersByEmail+1, len(got), got[:min(3, len(got))], len(want))
 	}
 }
 
