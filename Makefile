@@ -11,7 +11,7 @@ BUILD_DIR ?= bin
 
 # Every function as directory:LogicalId (the LogicalId in template.yaml). Each one
 # also gets an explicit build-<LogicalId> target below, which `sam build` calls.
-FUNCTIONS :=
+FUNCTIONS := connect:ConnectFunction
 
 # build_function(dir, output directory)
 define build_function
@@ -34,6 +34,11 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+
+# sam build calls build-<LogicalId> with ARTIFACTS_DIR set.
+.PHONY: build-ConnectFunction
+build-ConnectFunction:
+	$(call build_function,connect,$(ARTIFACTS_DIR))
 
 ## build: every function as bin/<function>/bootstrap (linux/arm64)
 build:

@@ -32,7 +32,8 @@ import (
 
 func main() {
 	ctx := context.Background()
-	cfg, err := config.Load(os.LookupEnv, config.EnvTable, config.EnvPublicURL, config.EnvAppKeysSecret,
+	// PUBLIC_URL is optional: without it, links and callbacks use the API's own domain.
+	cfg, err := config.Load(os.LookupEnv, config.EnvTable, config.EnvAppKeysSecret,
 		config.EnvTokenKeysSecret, config.EnvChannelsSecret, config.EnvMailFrom)
 	logger := cfg.Logger(os.Stdout)
 	if err != nil {
@@ -56,7 +57,8 @@ func main() {
 		logger.Error("store", "err", err)
 		os.Exit(1)
 	}
-	sender, err := ses.New(sesapi.NewFromConfig(awsCfg), ses.Config{From: cfg.MailFrom, ConfigurationSet: cfg.ConfigurationSet, Logger: logger})
+	sender, err := ses.New(sesapi.NewFromConfig(awsCfg), ses.Config{From: cfg.MailFrom, ConfigurationSet: cfg.ConfigurationSet,
+		MaxRate: cfg.MaxSendRate, Logger: logger})
 	if err != nil {
 		logger.Error("email", "err", err)
 		os.Exit(1)

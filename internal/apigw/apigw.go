@@ -13,12 +13,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"unicode/utf8"
 
@@ -47,9 +49,23 @@ func (a *Adapter) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 		}
 		return errorResponse(http.StatusBadRequest, "invalid", "The request could not be read."), nil
 	}
+	return a.serve(ctx, req, ev.RouteKey), nil
+}
+
+// serve runs the handler; a panic (a bug) becomes a 500 and one log line, and the
+// instance stays warm for the next request.
+func (a *Adapter) serve(ctx context.Context, req *http.Request, route string) (resp events.APIGatewayV2HTTPResponse) {
+	defer func() {
+		if p := recover(); p != nil {
+			if a.Logger != nil {
+				a.Logger.ErrorContext(ctx, "handler panicked", "route", route, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+			resp = errorResponse(http.StatusInternalServerError, "internal", "An internal error occurred.")
+		}
+	}()
 	rec := httptest.NewRecorder()
 	a.Handler.ServeHTTP(rec, req)
-	return Response(rec.Result().StatusCode, rec.Header(), rec.Body.Bytes()), nil
+	return Response(rec.Result().StatusCode, rec.Header(), rec.Body.Bytes())
 }
 
 type badEvent string

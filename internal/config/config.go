@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/relinkhq/relink/internal/relink"
@@ -22,6 +23,7 @@ const (
 	EnvMailFrom         = "MAIL_FROM"
 	EnvConfigurationSet = "SES_CONFIGURATION_SET"
 	EnvLogLevel         = "LOG_LEVEL"
+	EnvMaxSendRate      = "SES_MAX_SEND_RATE"
 )
 
 // Config is what the functions read from their environment.
@@ -33,7 +35,9 @@ type Config struct {
 	ChannelsSecret   string
 	MailFrom         string
 	ConfigurationSet string
-	LogLevel         slog.Level
+	// MaxSendRate caps SES sends per second; 0 means the account's quota, read from SES.
+	MaxSendRate float64
+	LogLevel    slog.Level
 }
 
 // Load reads the configuration; every name in required must be set.
@@ -58,6 +62,13 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return c, relink.Errorf(relink.EINVALID, "%s must be an absolute http(s) URL without query, e.g. https://api.example.com", EnvPublicURL)
 		}
+	}
+	if r := get(EnvMaxSendRate); r != "" {
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 || v > 1000 {
+			return c, relink.Errorf(relink.EINVALID, "%s must be a number of messages per second above 0", EnvMaxSendRate)
+		}
+		c.MaxSendRate = v
 	}
 	if lvl := get(EnvLogLevel); lvl != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {

@@ -57,7 +57,9 @@ type Service struct {
 	Clock       clock.Clock
 	IDs         ident.Generator
 	Random      io.Reader
-	CallbackURL string // where channels send people back
+	// BaseURL is the public base URL; channels send people back to BaseURL+CallbackPath.
+	// Empty: the base URL the request arrived on (WithBaseURL).
+	BaseURL string
 	// Mail sends the one-time codes that confirm an invite; CodePepper keys their
 	// hashes (magiclink.NewCode).
 	Mail       mail.Sender
@@ -99,6 +101,10 @@ func (s *Service) Start(ctx context.Context, who Who, channelID, accountID strin
 	if err != nil {
 		return "", fmt.Errorf("credentials for %s: %w", channelID, err)
 	}
+	callback, err := s.callbackURL(ctx)
+	if err != nil {
+		return "", err
+	}
 	verifier := oauth2.GenerateVerifier()
 	param, st, err := consent.New(consent.State{WorkspaceID: who.WorkspaceID, UserID: who.UserID, Channel: channelID,
 		AccountID: accountID, LinkHash: who.LinkHash, Verifier: verifier}, s.Clock.Now(), s.Random)
@@ -108,7 +114,7 @@ func (s *Service) Start(ctx context.Context, who Who, channelID, accountID strin
 	if err := s.Store.PutConsent(ctx, st); err != nil {
 		return "", fmt.Errorf("store consent: %w", err)
 	}
-	return ch.AuthCodeURL(ch.OAuthConfig(cred, s.CallbackURL), param, verifier), nil
+	return ch.AuthCodeURL(ch.OAuthConfig(cred, callback), param, verifier), nil
 }
 
 // Callback is what the channel sent back.
@@ -168,7 +174,11 @@ func (s *Service) Callback(ctx context.Context, cb Callback) (Outcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("credentials for %s: %w", ch.ID, err)
 	}
-	cfg := ch.OAuthConfig(cred, s.CallbackURL)
+	callback, err := s.callbackURL(ctx)
+	if err != nil {
+		return out, err
+	}
+	cfg := ch.OAuthConfig(cred, callback)
 	if s.HTTP != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, s.HTTP)
 	}

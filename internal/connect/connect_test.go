@@ -91,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 	svc := &Service{Store: st, Registry: reg, Credentials: staticCreds{},
 		Identifiers: map[string]Identifier{channel.SandboxID: SandboxIdentifier{HTTP: srv.Client()}},
 		Vault:       v, Clock: clk, IDs: &ident.Sequence{Prefix: "id-"}, Random: rand.Reader,
-		CallbackURL: "https://relink.example/oauth/callback"}
+		BaseURL: "https://relink.example"}
 	return &fixture{svc: svc, store: st, clock: clk, sandbox: sb, srv: srv, vault: v}
 }
 

@@ -464,7 +464,7 @@ type Links struct {
 	Store   store.Links
 	Clock   clock.Clock
 	Random  io.Reader
-	BaseURL string // public base URL of the owner pages, without a trailing slash
+	BaseURL string // public base URL of the owner pages; empty: the request's (connect.WithBaseURL)
 }
 
 // Issue stores a new link for spec and returns its URL.
@@ -473,10 +473,14 @@ func (l *Links) Issue(ctx context.Context, spec magiclink.Spec) (string, magicli
 	if err != nil {
 		return "", magiclink.Link{}, err
 	}
+	base, err := connect.BaseURL(ctx, l.BaseURL)
+	if err != nil {
+		return "", magiclink.Link{}, err
+	}
 	if err := l.Store.CreateLink(ctx, link); err != nil {
 		return "", magiclink.Link{}, fmt.Errorf("store link: %w", err)
 	}
-	return l.URL(token), link, nil
+	return base + "/l/" + token, link, nil
 }
 
 // Rotate revokes the person's usable links of spec's purpose and issues a new one.
@@ -486,6 +490,3 @@ func (l *Links) Rotate(ctx context.Context, spec magiclink.Spec) (string, magicl
 	}
 	return l.Issue(ctx, spec)
 }
-
-// URL is where a link token opens.
-func (l *Links) URL(token string) string { return strings.TrimRight(l.BaseURL, "/") + "/l/" + token }

@@ -26,13 +26,12 @@ type Deps struct {
 	IDs         ident.Generator
 	Random      io.Reader
 	HTTP        *http.Client // token requests to channels
-	BaseURL     string       // public base URL: links and the OAuth callback start with it
-	CodePepper  []byte
-	Logger      *slog.Logger
+	// BaseURL is the public base URL links and the OAuth callback start with; empty
+	// means the one each request arrived on (see connect.WithBaseURL).
+	BaseURL    string
+	CodePepper []byte
+	Logger     *slog.Logger
 }
-
-// CallbackPath is where channels send people back, under BaseURL.
-const CallbackPath = "/oauth/callback"
 
 // New builds the owner pages' service with its connect service and link issuer.
 func New(d Deps) *Service {
@@ -40,7 +39,7 @@ func New(d Deps) *Service {
 	return &Service{
 		Store: d.Store, Registry: d.Registry, Links: links, Mail: d.Mail, Clock: d.Clock, Random: d.Random, Logger: d.Logger,
 		Connect: &connect.Service{Store: d.Store, Registry: d.Registry, Credentials: d.Credentials, Identifiers: d.Identifiers,
-			Vault: d.Vault, Clock: d.Clock, IDs: d.IDs, Random: d.Random, CallbackURL: d.BaseURL + CallbackPath,
+			Vault: d.Vault, Clock: d.Clock, IDs: d.IDs, Random: d.Random, BaseURL: d.BaseURL,
 			Mail: d.Mail, CodePepper: d.CodePepper, HTTP: d.HTTP},
 	}
 }

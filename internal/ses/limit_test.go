@@ -187,3 +187,22 @@ func TestCancelGivesSlotBack(t *testing.T) {
 		t.Fatalf("%d sends, want 2", n)
 	}
 }
+
+// TestFixedRateNeverReadsQuota: with MaxRate set, GetSendQuota is never called and the
+// limiter runs at that rate.
+func TestFixedRateNeverReadsQuota(t *testing.T) {
+	api := &fakeAPI{}
+	s, err := New(api, Config{From: "Relink <noreply@relink.example>", MaxRate: 7, Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(context.Background(), message()); err != nil {
+		t.Fatal(err)
+	}
+	api.mu.Lock()
+	calls := api.quotaCalls
+	api.mu.Unlock()
+	if calls != 0 || float64(s.limiter.Limit()) != 7 {
+		t.Fatalf("quota reads %d, rate %v", calls, s.limiter.Limit())
+	}
+}

@@ -73,6 +73,10 @@ type Config struct {
 	From string
 	// ConfigurationSet, when set, is named on every send (event publishing, IP pool).
 	ConfigurationSet string
+	// MaxRate, when above zero, is the send rate in messages per second, and the
+	// account's quota is never read: for leaving headroom to other senders of the
+	// account, or for stand-ins that do not answer GetSendQuota.
+	MaxRate float64
 	// Clock times the rate limiter and quota reads; nil means the system clock.
 	Clock clock.Clock
 	// Sleep waits d or until ctx ends (then returning ctx.Err()); nil means a timer.
@@ -99,6 +103,8 @@ type Sender struct {
 	// holds more than the rate.
 	limiter *rate.Limiter
 
+	fixed bool // MaxRate set: the quota is never read
+
 	mu          sync.Mutex
 	quotaKnown  bool          // the limiter's rate was set by a quota read (or its fallback)
 	quotaNext   time.Time     // when to read the quota again
@@ -120,6 +126,10 @@ func New(api API, cfg Config) (*Sender, error) {
 	}
 	if s.clk == nil {
 		s.clk = clock.System{}
+	}
+	if cfg.MaxRate > 0 {
+		s.limiter.SetLimit(rate.Limit(cfg.MaxRate))
+		s.fixed = true
 	}
 	if s.sleep == nil {
 		s.sleep = sleep
@@ -233,6 +243,9 @@ func tagText(v string) bool {
 // stale. Only the first read is waited for; refreshes keep the previous rate until
 // they finish.
 func (s *Sender) awaitQuota(ctx context.Context) error {
+	if s.fixed {
+		return nil
+	}
 	s.mu.Lock()
 	known := s.quotaKnown
 	if s.quotaFlight == nil && !s.clk.Now().Before(s.quotaNext) {
