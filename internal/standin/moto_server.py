@@ -9,7 +9,15 @@
    and seeding a 1,200-account table quadratic (minutes instead of seconds). With
    requests serialized nothing can change between the check and the apply.
 
-If moto's internals ever move, fix 2 is skipped (correct, just slower): a warning says so.
+3. Idempotent transactions. Real DynamoDB applies a TransactWriteItems once per
+   ClientRequestToken (the SDK sets one and keeps it across its retries) for ten
+   minutes; moto ignores the token, so an SDK retry after a lost response (a busy
+   machine, a reset connection) applied the transaction twice and failed the second
+   time with a false "already exists". The launcher remembers tokens and answers a
+   repeat with the first answer.
+
+If moto's internals ever move, fixes 2 and 3 are skipped (correct, just slower or
+less faithful): a warning says so.
 Usage: python3 moto_server.py HOST PORT
 """
 
@@ -92,12 +100,47 @@ def patch_transactions():
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def patch_idempotency():
+    import json
+    import time
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+    seen = {}  # token -> (request body, answer, time)
+
+    def transact_write_items(self):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        now = time.monotonic()
+        for t in [t for t, (_, _, at) in seen.items() if now - at > 600]:
+            del seen[t]
+        items = json.dumps(self.body.get("TransactItems"), sort_keys=True)
+        if token in seen:
+            body, answer, _ = seen[token]
+            if body != items:
+                from moto.dynamodb.exceptions import MockValidationException
+
+                raise MockValidationException("IdempotentParameterMismatch: the token was used with other items")
+            return answer
+        answer = original(self)  # a failure raises and is not remembered, as in DynamoDB
+        seen[token] = (items, answer, now)
+        return answer
+
+    DynamoHandler.transact_write_items = transact_write_items
+
+
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     try:
         patch_transactions()
     except Exception as exc:  # moto internals moved: stay correct, only slower
         print(f"warning: moto transaction patch not applied: {exc}", file=sys.stderr)
+    try:
+        patch_idempotency()
+    except Exception as exc:
+        print(f"warning: moto idempotency patch not applied: {exc}", file=sys.stderr)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, app, threaded=False)
 
