@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -155,9 +156,21 @@ func (s *Service) Callback(ctx context.Context, cb Callback) (Outcome, error) {
 		return Outcome{}, err
 	}
 	out := Outcome{WorkspaceID: st.WorkspaceID, UserID: st.UserID, LinkHash: st.LinkHash, Channel: st.Channel}
-	if cb.Error != "" {
+	switch cb.Error {
+	case "":
+	case "access_denied", "user_cancelled_login", "user_cancelled_authorize": // the person said no
 		out.Denied = true
 		return out, nil
+	case "temporarily_unavailable", "server_error":
+		return out, relink.Errorf(relink.EUNAVAILABLE, "The channel could not complete the sign-in just now. Try again in a minute.")
+	default:
+		// Anything else is the channel refusing the request itself; its code is shown
+		// only when it is a plain error code, never free text from the query.
+		code := cb.Error
+		if len(code) > 64 || strings.Trim(code, "abcdefghijklmnopqrstuvwxyz_") != "" {
+			code = "an error"
+		}
+		return out, relink.Errorf(relink.EINVALID, "The channel refused the sign-in (%s). Start again from your link; if it keeps happening, tell your admin.", code)
 	}
 	if cb.Code == "" {
 		return out, relink.Errorf(relink.EINVALID, "The channel sent no authorization code. Start again from your link.")

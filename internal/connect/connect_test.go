@@ -316,3 +316,34 @@ func stateOf(t *testing.T, authorizeURL string) string {
 	}
 	return u.Query().Get("state")
 }
+
+// TestChannelErrorsOnCallback: a person saying no is not an error; the channel failing
+// or refusing is, with a message that never echoes free text from the query.
+func TestChannelErrorsOnCallback(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		err    string
+		denied bool
+		code   string
+		shows  string
+	}{
+		{err: "access_denied", denied: true},
+		{err: "server_error", code: relink.EUNAVAILABLE},
+		{err: "invalid_scope", code: relink.EINVALID, shows: "(invalid_scope)"},
+		{err: "<script>alert(1)</script>", code: relink.EINVALID, shows: "(an error)"},
+	} {
+		u, err := f.svc.Start(ctx, olivia, channel.SandboxID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := f.svc.Callback(ctx, Callback{State: stateOf(t, u), Error: tc.err})
+		if out.Denied != tc.denied || relink.ErrorCode(err) != tc.code || !strings.Contains(relink.ErrorMessage(err), tc.shows) ||
+			strings.Contains(relink.ErrorMessage(err), "<script>") {
+			t.Errorf("error=%s: denied %v, %v", tc.err, out.Denied, err)
+		}
+	}
+	if len(f.all(t)) != 0 {
+		t.Fatal("a failed callback created accounts")
+	}
+}
