@@ -11,7 +11,7 @@ BUILD_DIR ?= bin
 
 # Every function as directory:LogicalId (the LogicalId in template.yaml). Each one
 # also gets an explicit build-<LogicalId> target below, which `sam build` calls.
-FUNCTIONS := connect:ConnectFunction
+FUNCTIONS := connect:ConnectFunction admin-api:AdminApiFunction
 
 # build_function(dir, output directory)
 define build_function
@@ -36,9 +36,11 @@ lint:
 	$(GO) mod tidy -diff
 
 # sam build calls build-<LogicalId> with ARTIFACTS_DIR set.
-.PHONY: build-ConnectFunction
+.PHONY: build-ConnectFunction build-AdminApiFunction
 build-ConnectFunction:
 	$(call build_function,connect,$(ARTIFACTS_DIR))
+build-AdminApiFunction:
+	$(call build_function,admin-api,$(ARTIFACTS_DIR))
 
 ## build: every function as bin/<function>/bootstrap (linux/arm64)
 build:

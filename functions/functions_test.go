@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/dynamo"
 	"github.com/relinkhq/relink/internal/lambdatest"
@@ -141,42 +142,26 @@ func response(t *testing.T, payload []byte) events.APIGatewayV2HTTPResponse {
 	return r
 }
 
-func TestConnectFunctionWithEveryEvent(t *testing.T) {
-	s := newStack(t)
-	s.seedDemo(t)
-	rt := lambdatest.Start(t, lambdatest.Build(t, "connect"), s.env)
-	security := map[string]string{"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
-	want := map[string]expect{
-		"open-link.json":                     {status: 303, header: map[string]string{"Location": "/me"}, cookie: "__Host-relink-session="},
-		"open-link-unknown.json":             {status: 404, contains: []string{"This link is not valid"}, header: security},
-		"open-link-malformed.json":           {status: 404, contains: []string{"This link is not valid"}},
-		"me-without-session.json":            {status: 401, contains: []string{"open the link from your email"}, header: security},
-		"me-forged-session.json":             {status: 401, contains: []string{"Your session has ended"}},
-		"callback-forged-state.json":         {status: 404, contains: []string{"Start again from your link"}},
-		"callback-denied-unknown-state.json": {status: 404, contains: []string{"Start again from your link"}},
-		"request-link.json":                  {status: 200, contains: []string{"Check your email"}},
-		"request-link-without-csrf.json":     {status: 403, contains: []string{"This form has expired"}},
-		"request-link-cross-site.json":       {status: 403},
-		"stylesheet.json":                    {status: 200, contains: []string{".card"}, header: map[string]string{"Content-Type": "text/css; charset=utf-8"}},
-		"unknown-path.json":                  {status: 404, contains: []string{"There is no page here"}},
-		"malformed-event.json":               {status: 400, contains: []string{`"code":"invalid"`}},
-	}
-	files, _ := filepath.Glob("../events/connect/*.json")
+// runEvents invokes the function with every file in events/<folder>, each of which must
+// have an expectation (so a new sample event cannot go untested), and checks status,
+// body, headers and cookies.
+func runEvents(t *testing.T, rt *lambdatest.Runtime, folder string, want map[string]expect) {
+	t.Helper()
+	files, _ := filepath.Glob("../events/" + folder + "/*.json")
 	var names []string
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
 	}
 	for name := range want {
 		if !slices.Contains(names, name) {
-			t.Errorf("expected event %s is missing from events/connect", name)
+			t.Errorf("expected event %s is missing from events/%s", name, folder)
 		}
 	}
-	since := time.Now().Add(-time.Second)
 	for _, f := range files {
 		name := filepath.Base(f)
 		w, ok := want[name]
 		if !ok {
-			t.Errorf("events/connect/%s has no expectation: add one", name)
+			t.Errorf("events/%s/%s has no expectation: add one", folder, name)
 			continue
 		}
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
@@ -212,6 +197,44 @@ func TestConnectFunctionWithEveryEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkLogs: every log line is JSON, and none holds a secret.
+func checkLogs(t *testing.T, logs string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("a secret is in the logs: %.6s…", s)
+		}
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.HasPrefix(line, "{") && !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
+}
+
+func TestConnectFunctionWithEveryEvent(t *testing.T) {
+	s := newStack(t)
+	s.seedDemo(t)
+	rt := lambdatest.Start(t, lambdatest.Build(t, "connect"), s.env)
+	security := map[string]string{"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+	since := time.Now().Add(-time.Second)
+	runEvents(t, rt, "connect", map[string]expect{
+		"open-link.json":                     {status: 303, header: map[string]string{"Location": "/me"}, cookie: "__Host-relink-session="},
+		"open-link-unknown.json":             {status: 404, contains: []string{"This link is not valid"}, header: security},
+		"open-link-malformed.json":           {status: 404, contains: []string{"This link is not valid"}},
+		"me-without-session.json":            {status: 401, contains: []string{"open the link from your email"}, header: security},
+		"me-forged-session.json":             {status: 401, contains: []string{"Your session has ended"}},
+		"callback-forged-state.json":         {status: 404, contains: []string{"Start again from your link"}},
+		"callback-denied-unknown-state.json": {status: 404, contains: []string{"Start again from your link"}},
+		"request-link.json":                  {status: 200, contains: []string{"Check your email"}},
+		"request-link-without-csrf.json":     {status: 403, contains: []string{"This form has expired"}},
+		"request-link-cross-site.json":       {status: 403},
+		"stylesheet.json":                    {status: 200, contains: []string{".card"}, header: map[string]string{"Content-Type": "text/css; charset=utf-8"}},
+		"unknown-path.json":                  {status: 404, contains: []string{"There is no page here"}},
+		"malformed-event.json":               {status: 400, contains: []string{`"code":"invalid"`}},
+	})
 
 	// The link request went out through SES with a working link to the owner pages.
 	mails := standin.SESMessages(t, s.ses, since)
@@ -234,17 +257,80 @@ func TestConnectFunctionWithEveryEvent(t *testing.T) {
 	if res, err := rt.Invoke(context.Background(), must(os.ReadFile("../events/connect/stylesheet.json"))); err != nil || res.Error != nil {
 		t.Fatalf("after a bad event the function stopped serving: %v", err)
 	}
+	checkLogs(t, rt.Logs(), eventsLinkToken)
+}
 
-	// Logs are JSON lines and hold no link token.
-	logs := rt.Logs()
-	if strings.Contains(logs, eventsLinkToken) {
-		t.Error("the magic-link token is in the logs")
-	}
-	for _, line := range strings.Split(logs, "\n") {
-		if strings.HasPrefix(line, "{") && !json.Valid([]byte(line)) {
-			t.Errorf("log line is not JSON: %s", line)
+// seedAdmin writes what the admin-api events act on: the demo workspace with its
+// primary admin, an owner, a publisher service and one Facebook account, and Beta.
+func (s *stack) seedAdmin(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, w := range []workspace.Workspace{{ID: "demo", Name: "Acme Brands"}, {ID: "beta", Name: "Beta Corp"}} {
+		w.Settings, w.CreatedAt, w.UpdatedAt = workspace.DefaultSettings(), now, now
+		if _, err := s.store.CreateWorkspace(ctx, w); err != nil {
+			t.Fatal(err)
 		}
 	}
+	for _, u := range []workspace.User{
+		{WorkspaceID: "demo", ID: "u-primary", Email: "pat.primary@acme.example", Name: "Pat Primary", Role: workspace.RolePrimaryAdmin},
+		{WorkspaceID: "demo", ID: "u-olivia", Email: "olivia.owner@acme.example", Name: "Olivia Owner", Role: workspace.RoleOwner},
+		{WorkspaceID: "demo", ID: "u-publisher", Email: "publisher@acme.example", Name: "Publisher", Role: workspace.RoleService},
+		{WorkspaceID: "beta", ID: "u-bob", Email: "bob@beta.example", Name: "Bob", Role: workspace.RolePrimaryAdmin},
+	} {
+		u.CreatedAt, u.UpdatedAt = now, now
+		if _, err := s.store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := account.New(account.Spec{WorkspaceID: "demo", ID: "acct-fb-coffee", Channel: "facebook", ExternalID: "101010",
+		DisplayName: "Acme Coffee", OwnerID: "u-olivia", Kind: account.KindCompany, ParentProfileID: "fb-olivia",
+		Grant: &account.Grant{Scopes: []string{"pages_show_list"}}},
+		account.Command{Actor: account.Actor{ID: "u-primary", Role: workspace.RolePrimaryAdmin}, At: now, EventID: "evt-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.CreateAccount(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdminAPIFunctionWithEveryEvent(t *testing.T) {
+	s := newStack(t)
+	s.seedAdmin(t)
+	rt := lambdatest.Start(t, lambdatest.Build(t, "admin-api"), s.env)
+	jsonType := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
+	since := time.Now().Add(-time.Second)
+	runEvents(t, rt, "admin-api", map[string]expect{
+		"openapi.json":                        {status: 200, contains: []string{"openapi: 3.0.3", "/v1/accounts/{id}/failures"}},
+		"list-accounts.json":                  {status: 200, contains: []string{`"accounts":[]`}, header: jsonType},
+		"get-account.json":                    {status: 200, contains: []string{`"id":"acct-fb-coffee"`, `"channel_name":"Facebook Pages"`, `"next_reminder"`}},
+		"get-account-foreign-workspace.json":  {status: 404, contains: []string{`"code":"not_found"`}},
+		"report-failure.json":                 {status: 200, contains: []string{`"outcome":"disconnected"`, `"reason":"password_changed"`, "The account password was changed"}},
+		"deactivate-as-owner.json":            {status: 403, contains: []string{`"code":"forbidden"`}},
+		"create-user.json":                    {status: 201, contains: []string{`"email":"nora.owner@acme.example"`, `"connect_link_sent":true`}},
+		"create-user-unknown-field.json":      {status: 400, contains: []string{`"field":"admin"`}},
+		"create-user-bad-json.json":           {status: 400, contains: []string{`"code":"invalid"`}},
+		"create-user-wrong-content-type.json": {status: 415, contains: []string{`"code":"unsupported_media_type"`}},
+		"dashboard.json":                      {status: 200, contains: []string{`"by_state"`}},
+		"no-claims.json":                      {status: 401, contains: []string{`"code":"unauthorized"`}},
+		"unknown-user.json":                   {status: 401, contains: []string{`"code":"unauthorized"`}},
+		"malformed-cursor.json":               {status: 400, contains: []string{`"field":"cursor"`}},
+		"wrong-method.json":                   {status: 405, contains: []string{`"code":"method_not_allowed"`}},
+		"malformed-event.json":                {status: 400, contains: []string{`"code":"invalid"`}},
+	})
+	// The new owner's connect link went out through SES, pointing at the API's domain.
+	var found bool
+	for _, m := range standin.SESMessages(t, s.ses, since) {
+		if slices.Contains(m.Destination.To, "nora.owner@acme.example") &&
+			regexp.MustCompile(`https://a1b2c3d4e5\.execute-api\.eu-west-1\.amazonaws\.com/l/[A-Za-z0-9_-]{43}`).MatchString(m.Body.Text) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no connect-link email in SES for the new owner")
+	}
+	checkLogs(t, rt.Logs())
 }
 
 // TestConnectFunctionRefusesToStartWithoutConfig: a missing variable stops the cold

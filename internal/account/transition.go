@@ -25,11 +25,15 @@ const (
 	ActTransfer      Action = "transfer"       // to another owner
 	ActDelete        Action = "delete"         // soft delete, guarded
 	ActRestore       Action = "restore"        // undo a soft delete within retention
+	// ActReport records a failure another system saw that changes nothing by itself (a
+	// transient error, a refused request, a permission the publisher lacked): it goes
+	// into the audit trail and the account is checked at the next run, which decides.
+	ActReport Action = "report"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActCreate, ActAuthorize, ActProbe, ActDisconnect, ActNoteTransient,
-	ActDeactivate, ActActivate, ActTransfer, ActDelete, ActRestore}
+	ActDeactivate, ActActivate, ActTransfer, ActDelete, ActRestore, ActReport}
 
 // Retention is how long a soft-deleted account stays restorable.
 const Retention = 30 * 24 * time.Hour
@@ -50,6 +54,7 @@ var moves = map[Action][]State{
 	ActTransfer:      {StatePending, StateActive, StateActionRequired, StateDisconnected, StateDeactivated},
 	ActDelete:        {StatePending, StateActive, StateActionRequired, StateDisconnected, StateDeactivated},
 	ActRestore:       {StateDeleted},
+	ActReport:        {StateActive, StateActionRequired, StateDisconnected, StateDeactivated},
 }
 
 // Allowed reports whether action may start from state (ignoring who asks and inputs).
@@ -211,6 +216,10 @@ func Transition(a Account, cmd Command) (Change, error) {
 		after.State = StateDeleted
 		after.DeletedAt = cmd.At
 		after.PurgeAt = cmd.At.Add(Retention)
+	case ActReport:
+		if cmd.Reason == "" {
+			cmd.Reason = ReasonReported
+		}
 	case ActRestore:
 		if a.Gone(cmd.At) {
 			return Change{}, relink.Errorf(relink.ENOTFOUND,
@@ -268,7 +277,7 @@ func finish(before, after Account, cmd Command) (Change, error) {
 		}
 	}
 	after.DueAt = Schedule(after, cmd.At)
-	if cmd.Action == ActRestore {
+	if cmd.Action == ActRestore || cmd.Action == ActReport {
 		after.DueAt = scheduledNow(after, cmd.At)
 	}
 
@@ -285,7 +294,7 @@ func finish(before, after Account, cmd Command) (Change, error) {
 	if after.OwnerID != before.OwnerID && before.State != StateNone {
 		effects = append(effects, EffectOwnerChanged)
 	}
-	if cmd.Action == ActRestore && !after.DueAt.IsZero() {
+	if (cmd.Action == ActRestore || cmd.Action == ActReport) && !after.DueAt.IsZero() {
 		effects = append(effects, EffectRecheck)
 	}
 
@@ -297,7 +306,7 @@ func finish(before, after Account, cmd Command) (Change, error) {
 			Reason: after.Reason, ChannelError: cmd.ChannelError, Missing: missingNames(after.Missing),
 			Note: strings.TrimSpace(cmd.Note),
 		}
-		if cmd.Action == ActNoteTransient {
+		if cmd.Action == ActNoteTransient || cmd.Action == ActReport {
 			c.Event.Reason = cmd.Reason
 		}
 		if before.OwnerID != after.OwnerID {
@@ -391,7 +400,7 @@ func checkCommand(cmd Command) error {
 		if !reasonPattern.MatchString(cmd.Reason) {
 			return relink.Errorf(relink.EINVALID, "A disconnect needs a reason code.")
 		}
-	case ActNoteTransient:
+	case ActNoteTransient, ActReport:
 		if cmd.Reason != "" && !reasonPattern.MatchString(cmd.Reason) {
 			return relink.Errorf(relink.EINVALID, "Reason codes are lower-case words joined by underscores.")
 		}
@@ -408,7 +417,7 @@ func permitted(a Account, actor Actor, action Action) error {
 		if role.IsAdmin() || actor.System || (role == workspace.RoleOwner && actor.ID == a.OwnerID) {
 			return nil
 		}
-	case ActProbe, ActDisconnect, ActNoteTransient:
+	case ActProbe, ActDisconnect, ActNoteTransient, ActReport:
 		if actor.System || role == workspace.RoleService || role.IsAdmin() {
 			return nil
 		}
@@ -429,7 +438,7 @@ func permitted(a Account, actor Actor, action Action) error {
 var verbs = map[Action]string{
 	ActCreate: "create", ActAuthorize: "reconnect", ActProbe: "check", ActDisconnect: "disconnect",
 	ActNoteTransient: "record a failure on", ActDeactivate: "deactivate", ActActivate: "activate",
-	ActTransfer: "transfer", ActDelete: "delete", ActRestore: "restore",
+	ActTransfer: "transfer", ActDelete: "delete", ActRestore: "restore", ActReport: "report a failure on",
 }
 
 func illegal(from State, action Action) error {

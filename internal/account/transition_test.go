@@ -59,18 +59,19 @@ func TestTransitionEveryPair(t *testing.T) {
 		},
 		StateActive: {
 			ActAuthorize: StateActive, ActProbe: StateActive, ActDisconnect: StateDisconnected, ActNoteTransient: StateActive,
-			ActDeactivate: StateDeactivated, ActTransfer: StateActive, ActDelete: StateDeleted,
+			ActDeactivate: StateDeactivated, ActTransfer: StateActive, ActDelete: StateDeleted, ActReport: StateActive,
 		},
 		StateActionRequired: {
 			ActAuthorize: StateActive, ActProbe: StateActive, ActDisconnect: StateDisconnected, ActNoteTransient: StateActionRequired,
-			ActDeactivate: StateDeactivated, ActTransfer: StateActionRequired, ActDelete: StateDeleted,
+			ActDeactivate: StateDeactivated, ActTransfer: StateActionRequired, ActDelete: StateDeleted, ActReport: StateActionRequired,
 		},
 		StateDisconnected: {
 			ActAuthorize: StateActive, ActProbe: StateActive, ActDisconnect: StateDisconnected, ActNoteTransient: StateDisconnected,
-			ActDeactivate: StateDeactivated, ActTransfer: StateDisconnected, ActDelete: StateDeleted,
+			ActDeactivate: StateDeactivated, ActTransfer: StateDisconnected, ActDelete: StateDeleted, ActReport: StateDisconnected,
 		},
 		StateDeactivated: {
 			ActAuthorize: StateActive, ActActivate: StateActive, ActTransfer: StateDeactivated, ActDelete: StateDeleted,
+			ActReport: StateDeactivated,
 		},
 		StateDeleted: {
 			ActRestore: StateActive, // back to the state it was deleted from
@@ -438,5 +439,39 @@ func TestIllegalMessage(t *testing.T) {
 	_, err = Transition(sample(StateDeleted), validCommand(ActNoteTransient))
 	if got := relink.ErrorMessage(err); got != "Cannot record a failure on an account that is deleted." {
 		t.Fatalf("message = %q", got)
+	}
+}
+
+// TestReportRecordsAndRechecks: a reported failure changes no state and no failure
+// counter, is always audited with the reason and the channel's error, and asks for a
+// check at the next run.
+func TestReportRecordsAndRechecks(t *testing.T) {
+	a := sample(StateActive)
+	a.TransientFailures, a.TransientSince = 2, t0.Add(-time.Hour)
+	a.DueAt = t0.Add(20 * time.Hour)
+	ce := &ChannelError{HTTPStatus: 503, Code: "2", Message: "Service temporarily unavailable"}
+	c, err := Transition(a, Command{Action: ActReport, Actor: Actor{ID: "svc", Role: workspace.RoleService}, At: t0, EventID: "e1",
+		Reason: "transient", ChannelError: ce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.After.State != StateActive || c.After.TransientFailures != 2 || !c.After.DueAt.Equal(t0) {
+		t.Fatalf("after a report: %+v", c.After)
+	}
+	if c.Event == nil || c.Event.Reason != "transient" || c.Event.ChannelError != ce || c.Event.Actor.ID != "svc" {
+		t.Fatalf("event %+v", c.Event)
+	}
+	if !slices.Contains(c.Effects, EffectRecheck) {
+		t.Fatalf("effects %v", c.Effects)
+	}
+	// Deactivated accounts are recorded but not scheduled.
+	c, err = Transition(sample(StateDeactivated), Command{Action: ActReport, Actor: primary, At: t0, EventID: "e2"})
+	if err != nil || !c.After.DueAt.IsZero() || c.Event.Reason != ReasonReported || slices.Contains(c.Effects, EffectRecheck) {
+		t.Fatalf("report on a deactivated account: %+v %v", c, err)
+	}
+	// Owners do not report failures.
+	_, err = Transition(sample(StateActive), Command{Action: ActReport, Actor: Actor{ID: "u-owner", Role: workspace.RoleOwner}, At: t0, EventID: "e3"})
+	if relink.ErrorCode(err) != relink.EFORBIDDEN {
+		t.Fatalf("owner report: %v", err)
 	}
 }

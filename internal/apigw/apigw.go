@@ -25,6 +25,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/relinkhq/relink/internal/auth"
+	"github.com/relinkhq/relink/internal/connect"
 )
 
 // Adapter answers API Gateway events with an http.Handler.
@@ -125,7 +128,22 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 	}
 	req.RemoteAddr = net.JoinHostPort(ip, "0")
 	req.Header.Set("X-Forwarded-Proto", "https") // API Gateway only speaks HTTPS
-	return req, nil
+	// Links and OAuth callbacks point at the domain the request arrived on, which API
+	// Gateway sets (the client's Host header cannot move them elsewhere).
+	return req.WithContext(connect.WithBaseURL(req.Context(), "https://"+host)), nil
+}
+
+// JWTClaims returns a Context hook that hands the handler the claims API Gateway's JWT
+// authorizer verified, the workspace read from the named claim.
+func JWTClaims(workspaceClaim string) func(context.Context, events.APIGatewayV2HTTPRequest) context.Context {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) context.Context {
+		if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
+			if c, ok := auth.FromJWTClaims(a.JWT.Claims, workspaceClaim); ok {
+				return auth.WithClaims(ctx, c)
+			}
+		}
+		return ctx
+	}
 }
 
 // Response turns a handler's answer into the response event. Set-Cookie headers go to

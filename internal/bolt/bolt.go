@@ -289,7 +289,12 @@ func (s *Store) GetWorkspace(ctx context.Context, id string) (workspace.Workspac
 		w, err = get[workspace.Workspace](tx.Bucket([]byte(bWorkspaces)), key(id), "workspace")
 		return err
 	})
-	return w, err
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	// Workspaces saved before a setting existed read back with its default.
+	w.Settings = w.Settings.WithDefaults()
+	return w, nil
 }
 
 func (s *Store) UpdateWorkspace(ctx context.Context, w workspace.Workspace) (workspace.Workspace, error) {

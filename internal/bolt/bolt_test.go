@@ -256,3 +256,32 @@ func TestOpenMovesOldAddressIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOldWorkspaceSettingsGetDefaults: a workspace written before the series settings
+// existed reads back with their defaults, so it still validates.
+func TestOldWorkspaceSettingsGetDefaults(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, filepath.Join(t.TempDir(), "relink.db"), testConfig())
+	old := `{"ID":"ws-old","Name":"Old","Version":3,"Settings":{"TimeZone":"Europe/Amsterdam",` +
+		`"WarningWindow":1209600000000000,"ReminderPolicy":"series","ExponentialCap":2592000000000000,` +
+		`"CopyAdminsFromStep":3,"PreExpiryWeekly":false,"PostExpiryWeekly":true}}`
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bWorkspaces)).Put(key("ws-old"), []byte(old))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.GetWorkspace(ctx, "ws-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := workspace.Settings{TimeZone: "Europe/Amsterdam", WarningWindow: 14 * 24 * time.Hour,
+		ReminderPolicy: workspace.PolicySeries, ExponentialCap: 30 * 24 * time.Hour, CopyAdminsFromStep: 3,
+		PostExpiryWeekly: true, SeriesFirstGap: 2 * 24 * time.Hour, SeriesInterval: 5 * 24 * time.Hour, SeriesRepeats: 4}
+	if w.Settings != want {
+		t.Fatalf("settings = %+v, want %+v", w.Settings, want)
+	}
+	if err := w.Validate(); err != nil {
+		t.Errorf("old workspace does not validate: %v", err)
+	}
+}

@@ -78,12 +78,16 @@ func (c Channel) Exchange(ctx context.Context, cfg *oauth2.Config, code, verifie
 	}
 	tok, err := cfg.Exchange(ctx, code, opts...)
 	if err != nil {
-		return nil, c.tokenError(err)
+		return nil, c.TokenFailure(err)
 	}
 	return tok, nil
 }
 
-func (c Channel) tokenError(err error) error {
+// TokenFailure classifies what x/oauth2 returned from the channel's token endpoint: a
+// refusal (*oauth2.RetrieveError) by the channel's classifier, no answer (timeout,
+// connection refused) as transient. Both come back as a *TokenError; a cancelled
+// context is returned as it is, since it is the caller's doing.
+func (c Channel) TokenFailure(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
 		return &TokenError{Classification: c.Classify(re.Response.StatusCode, re.Body), Status: re.Response.StatusCode}
@@ -128,6 +132,7 @@ func (c Channel) Grant(tok *oauth2.Token, requested []string, now time.Time) (va
 	return vault.Tokens{
 			Access: vault.Secret(tok.AccessToken), Refresh: vault.Secret(tok.RefreshToken),
 			AccessExpiresAt: access, RefreshExpiresAt: refreshEnd, Scopes: scopes, TokenType: tok.TokenType,
+			IssuedAt: now, // self-renewing tokens may be renewed only once old enough
 		}, account.Grant{
 			Scopes: scopes,
 			// Renewable without a person: a refresh token, or a token that renews itself.

@@ -77,7 +77,7 @@ func TestGoogleConsentAndExchange(t *testing.T) {
 		t.Fatalf("token request = %v", ts.form)
 	}
 	tokens, grant := yt.Grant(tok, cfg.Scopes, now0)
-	if tokens.Access.Reveal() != "ya29.a0Af" || tokens.Refresh.Reveal() != "1//0g-refresh" || !grant.Refreshable ||
+	if tokens.Access.Reveal() != "ya29.a0Af" || tokens.Refresh.Reveal() != "1//0g-refresh" || !grant.Refreshable || !tokens.IssuedAt.Equal(now0) ||
 		!grant.TokenExpiresAt.Equal(now0.Add(3599*time.Second)) || !grant.RefreshExpiresAt.IsZero() ||
 		!slices.Equal(grant.Scopes, []string{"https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube.readonly"}) {
 		t.Fatalf("grant = %+v", grant)

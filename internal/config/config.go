@@ -24,6 +24,7 @@ const (
 	EnvConfigurationSet = "SES_CONFIGURATION_SET"
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvMaxSendRate      = "SES_MAX_SEND_RATE"
+	EnvWorkspaceClaim   = "JWT_WORKSPACE_CLAIM"
 )
 
 // Config is what the functions read from their environment.
@@ -37,7 +38,9 @@ type Config struct {
 	ConfigurationSet string
 	// MaxSendRate caps SES sends per second; 0 means the account's quota, read from SES.
 	MaxSendRate float64
-	LogLevel    slog.Level
+	// WorkspaceClaim names the JWT claim that carries the caller's workspace.
+	WorkspaceClaim string
+	LogLevel       slog.Level
 }
 
 // Load reads the configuration; every name in required must be set.
@@ -46,7 +49,7 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 	c := Config{
 		Table: get(EnvTable), PublicURL: strings.TrimRight(get(EnvPublicURL), "/"),
 		AppKeysSecret: get(EnvAppKeysSecret), TokenKeysSecret: get(EnvTokenKeysSecret), ChannelsSecret: get(EnvChannelsSecret),
-		MailFrom: get(EnvMailFrom), ConfigurationSet: get(EnvConfigurationSet),
+		MailFrom: get(EnvMailFrom), ConfigurationSet: get(EnvConfigurationSet), WorkspaceClaim: get(EnvWorkspaceClaim),
 	}
 	var missing []string
 	for _, k := range required {

@@ -376,7 +376,7 @@ func (s *Service) connectOne(ctx context.Context, who workspace.User, ch channel
 	}
 }
 
-func binding(a account.Account) string { return a.WorkspaceID + "/" + a.ID }
+func binding(a account.Account) string { return vault.AccountBinding(a.WorkspaceID, a.ID) }
 
 func (s *Service) putTokens(ctx context.Context, a account.Account, t vault.Tokens) error {
 	sealed, err := s.Vault.SealTokens(ctx, t, binding(a))

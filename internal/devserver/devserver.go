@@ -96,6 +96,11 @@ func Run(ctx context.Context, cfg Config) error {
 		ln.Close()
 		return fmt.Errorf("issue the demo owner link: %w", err)
 	}
+	adminToken, err := app.apiToken(demo.PrimaryAdminID)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("issue the demo admin token: %w", err)
+	}
 	srv := &http.Server{
 		Handler:           app.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -110,10 +115,12 @@ func Run(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(cfg.Out, "\nRelink is running at %s\n"+
 		"  demo workspace %q (%s), data in %s\n"+
 		"  owner link (Olivia Owner): %s\n"+
+		"  admin API: %s/v1 (OpenAPI at %s/v1/openapi.yaml)\n"+
+		"  admin token (Pat Primary, 30 days):\n    export RELINK_TOKEN=%s\n"+
 		"  dev mailbox: %s/dev/mail\n"+
 		"  sandbox channel controls: %s/sandbox/controls\n"+
 		"  stop with Ctrl-C; `rm -r %s` starts afresh\n\n",
-		base, demo.WorkspaceID, state, cfg.DataDir, ownerLink, base, base, cfg.DataDir)
+		base, demo.WorkspaceID, state, cfg.DataDir, ownerLink, base, base, adminToken, base, base, cfg.DataDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

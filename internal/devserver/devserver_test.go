@@ -34,7 +34,7 @@ func start(t *testing.T, dir string) (url, banner string, stop func()) {
 	re := regexp.MustCompile(`running at (http://\S+)`)
 	var b strings.Builder
 	timeout := time.After(30 * time.Second)
-	for url == "" || !strings.Contains(b.String(), "sandbox channel controls") {
+	for url == "" || !strings.Contains(b.String(), "starts afresh") {
 		select {
 		case line, ok := <-lines:
 			if !ok {

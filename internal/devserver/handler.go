@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/admin"
+	"github.com/relinkhq/relink/internal/api"
+	"github.com/relinkhq/relink/internal/auth"
 	"github.com/relinkhq/relink/internal/channel"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/connect"
@@ -19,6 +22,7 @@ import (
 	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/mailbox"
 	"github.com/relinkhq/relink/internal/portal"
+	"github.com/relinkhq/relink/internal/probe"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/sandbox"
 	"github.com/relinkhq/relink/internal/secrets"
@@ -62,6 +66,12 @@ type app struct {
 	portal  *portal.Service
 	mailbox *mailbox.Mailbox
 	sandbox *sandbox.Server
+	issuer  auth.Issuer
+}
+
+// apiToken is a dev bearer token for a person of the demo workspace.
+func (a *app) apiToken(userID string) (string, error) {
+	return a.issuer.Issue(auth.Claims{Subject: userID, WorkspaceID: demo.WorkspaceID})
 }
 
 type fixedRing struct{ ring vault.KeyRing }
@@ -88,6 +98,13 @@ func build(cfg appConfig) (*app, error) {
 		BaseURL: cfg.BaseURL, CodePepper: cfg.Keys.CodePepper, Logger: cfg.Logger,
 	})
 	owner := portal.NewHandler(svc, portal.Signer{Key: cfg.Keys.Session})
+	// The admin API behind dev tokens, as API Gateway's JWT authorizer puts it in AWS.
+	issuer := auth.Issuer{Key: cfg.Keys.APIToken, Issuer: "relink-local", Audience: "relink-api", Now: cfg.Clock.Now}
+	adminSvc := &admin.Service{Store: cfg.Store, Registry: registry, Links: svc.Links, Connect: svc.Connect, Mail: box,
+		Clock: cfg.Clock, IDs: cfg.IDs, Random: rand.Reader, Logger: cfg.Logger,
+		Checker: admin.ProbeChecker{Store: cfg.Store, Vault: vault.New(fixedRing{cfg.Ring}), Registry: registry,
+			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: cfg.Clock}}}
+	adminAPI := issuer.Middleware(api.NewHandler(adminSvc, cfg.Logger))
 
 	h := &handler{store: cfg.Store, clock: cfg.Clock, logger: cfg.Logger, mailbox: box}
 	mux := http.NewServeMux()
@@ -100,13 +117,14 @@ func build(cfg appConfig) (*app, error) {
 	for _, route := range portal.Routes {
 		mux.Handle(route, owner)
 	}
+	mux.Handle("/v1/", adminAPI)
 	// The sandbox channel's authorization server and its controls (revoke, expire,
 	// drop a permission, password change…), so every state can be produced by hand.
 	mux.Handle("/sandbox/", sb)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no page at %s.", r.URL.Path))
 	})
-	return &app{handler: secure(mux), portal: svc, mailbox: box, sandbox: sb}, nil
+	return &app{handler: secure(mux), portal: svc, mailbox: box, sandbox: sb, issuer: issuer}, nil
 }
 
 // ownerLink rotates the person's personal connect link and returns it, so every start

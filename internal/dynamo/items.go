@@ -142,6 +142,9 @@ type settingsItem struct {
 	CopyAdminsFromStep int           `dynamodbav:"CopyAdminsFromStep,omitempty"`
 	PreExpiryWeekly    bool          `dynamodbav:"PreExpiryWeekly,omitempty"`
 	PostExpiryWeekly   bool          `dynamodbav:"PostExpiryWeekly,omitempty"`
+	SeriesFirstGap     time.Duration `dynamodbav:"SeriesFirstGap,omitempty"` // nanoseconds
+	SeriesInterval     time.Duration `dynamodbav:"SeriesInterval,omitempty"` // nanoseconds
+	SeriesRepeats      int           `dynamodbav:"SeriesRepeats,omitempty"`
 }
 
 func toWorkspaceItem(w workspace.Workspace) workspaceItem {
@@ -151,18 +154,22 @@ func toWorkspaceItem(w workspace.Workspace) workspaceItem {
 		ID:   w.ID, Name: w.Name, Version: w.Version,
 		Settings: settingsItem{TimeZone: s.TimeZone, WarningWindow: s.WarningWindow, ReminderPolicy: s.ReminderPolicy,
 			ExponentialCap: s.ExponentialCap, CopyAdminsFromStep: s.CopyAdminsFromStep,
-			PreExpiryWeekly: s.PreExpiryWeekly, PostExpiryWeekly: s.PostExpiryWeekly},
+			PreExpiryWeekly: s.PreExpiryWeekly, PostExpiryWeekly: s.PostExpiryWeekly,
+			SeriesFirstGap: s.SeriesFirstGap, SeriesInterval: s.SeriesInterval, SeriesRepeats: s.SeriesRepeats},
 		CreatedAt: millis(w.CreatedAt), UpdatedAt: millis(w.UpdatedAt),
 	}
 }
 
+// domain fills settings missing from the item (stored before they existed) with defaults.
 func (it workspaceItem) domain() workspace.Workspace {
 	s := it.Settings
 	return workspace.Workspace{
 		ID: it.ID, Name: it.Name, Version: it.Version,
 		Settings: workspace.Settings{TimeZone: s.TimeZone, WarningWindow: s.WarningWindow, ReminderPolicy: s.ReminderPolicy,
 			ExponentialCap: s.ExponentialCap, CopyAdminsFromStep: s.CopyAdminsFromStep,
-			PreExpiryWeekly: s.PreExpiryWeekly, PostExpiryWeekly: s.PostExpiryWeekly},
+			PreExpiryWeekly: s.PreExpiryWeekly, PostExpiryWeekly: s.PostExpiryWeekly,
+			SeriesFirstGap: s.SeriesFirstGap, SeriesInterval: s.SeriesInterval, SeriesRepeats: s.SeriesRepeats,
+		}.WithDefaults(),
 		CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt),
 	}
 }

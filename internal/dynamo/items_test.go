@@ -103,3 +103,35 @@ func TestEventAndWorkspaceItemsRoundTrip(t *testing.T) {
 		t.Fatalf("workspace round trip:\n got  %+v\n want %+v", got, w)
 	}
 }
+
+// TestWorkspaceSettingsDefaults: the series settings are stored, and an item written
+// before they existed reads back with their defaults (so it still validates).
+func TestWorkspaceSettingsDefaults(t *testing.T) {
+	w := workspace.Workspace{ID: "ws", Name: "Acme", Settings: workspace.DefaultSettings(), Version: 1}
+	w.Settings.SeriesFirstGap, w.Settings.SeriesInterval, w.Settings.SeriesRepeats = 24*time.Hour, 3*24*time.Hour, 2
+	w.Settings.PreExpiryWeekly = false
+	item, back := roundTrip(t, toWorkspaceItem(w))
+	if got := back.domain(); !reflect.DeepEqual(got, w) {
+		t.Fatalf("custom series round trip:\n got  %+v\n want %+v", got, w)
+	}
+	settings := item["Settings"].(*types.AttributeValueMemberM).Value
+	for _, name := range []string{"SeriesFirstGap", "SeriesInterval", "SeriesRepeats"} {
+		if _, ok := settings[name]; !ok {
+			t.Errorf("%s not stored", name)
+		}
+		delete(settings, name)
+	}
+	var old workspaceItem
+	if err := unmarshal(item, &old); err != nil {
+		t.Fatal(err)
+	}
+	got := old.domain()
+	want := w
+	want.Settings.SeriesFirstGap, want.Settings.SeriesInterval, want.Settings.SeriesRepeats = 2*24*time.Hour, 5*24*time.Hour, 4
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("old item:\n got  %+v\n want %+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("old item does not validate: %v", err)
+	}
+}

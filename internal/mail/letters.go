@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	htmltemplate "html/template"
 	"strings"
 	texttemplate "text/template"
@@ -100,4 +101,62 @@ type InviteLetter struct {
 	Channels  []string // channel names offered
 	URL       string
 	ExpiresAt time.Time
+}
+
+// DigestLetter lists every account of one recipient that needs attention: reminders
+// (one digest per recipient per run) and an admin's one-off "remind owner".
+type DigestLetter struct {
+	Name          string
+	Workspace     string
+	Items         []DigestItem
+	URL           string // the recipient's personal magic link
+	LinkExpiresAt time.Time
+	Copied        bool   // the recipient is copied (an admin), the owners are addressed
+	FromAdmin     string // an admin asked for this reminder now, "" for scheduled ones
+	Unsubscribe   string // signed opt-out link, "" when the email cannot be opted out of
+}
+
+// DigestItem is one account in a digest.
+type DigestItem struct {
+	Account  string
+	Channel  string
+	Owner    string
+	Kind     string // expiring, expired, disconnected, action_required, still_disconnected, still_action_required
+	Why      string
+	Breaks   string    // what does not work, in words
+	Missing  []string  // missing permissions, in words
+	Deadline time.Time // expiring: when it stops; otherwise zero
+}
+
+// Subject is the digest's subject line, worded for its situation.
+func (d DigestLetter) Subject() string {
+	if len(d.Items) == 1 {
+		it := d.Items[0]
+		switch it.Kind {
+		case "expiring":
+			return "Update required: " + it.Account + " on " + it.Channel + " stops working on " + it.Deadline.Format("2 January")
+		case "expired":
+			return it.Account + " on " + it.Channel + " has expired: reconnect it"
+		case "action_required":
+			return it.Account + " on " + it.Channel + " needs a permission"
+		case "still_disconnected":
+			return "Still disconnected: " + it.Account + " on " + it.Channel
+		case "still_action_required":
+			return "Still missing a permission: " + it.Account + " on " + it.Channel
+		}
+		return "Reconnect " + it.Account + " on " + it.Channel
+	}
+	return fmt.Sprintf("%d accounts in %s need attention", len(d.Items), d.Workspace)
+}
+
+// DeactivatedLetter tells a group's subscribers an account was switched off.
+type DeactivatedLetter struct {
+	Name      string
+	Workspace string
+	Account   string
+	Channel   string
+	By        string
+	Note      string
+	At        time.Time
+	Deleted   bool // deleted rather than switched off
 }

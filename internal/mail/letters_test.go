@@ -40,6 +40,9 @@ func TestComposeEveryLetter(t *testing.T) {
 		"code":   CodeLetter{Code: "042917", Workspace: "Acme", Minutes: 10},
 		"link":   LinkLetter{Workspace: "Acme", URL: "https://relink.example/l/x", ExpiresAt: exp, Requested: true},
 		"invite": InviteLetter{Workspace: "Acme", InvitedBy: "Pat", URL: "https://relink.example/l/y", ExpiresAt: exp},
+		"digest": DigestLetter{Workspace: "Acme", URL: "https://relink.example/l/z", LinkExpiresAt: exp,
+			Items: []DigestItem{{Account: "Acme Coffee", Channel: "Facebook Pages", Kind: "disconnected", Why: "The password changed."}}},
+		"deactivated": DeactivatedLetter{Workspace: "Acme", Account: "Acme Coffee", Channel: "Facebook Pages", By: "Pat", At: exp},
 	} {
 		m, err := Compose(kind, data, []string{"a@example.com"}, nil)
 		if err != nil {
@@ -70,5 +73,31 @@ func TestValidate(t *testing.T) {
 		if err := m.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestDigestSubjects(t *testing.T) {
+	exp := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	one := func(kind string) DigestLetter {
+		return DigestLetter{Workspace: "Acme", Items: []DigestItem{{Account: "Acme Coffee", Channel: "Facebook Pages", Kind: kind, Deadline: exp}}}
+	}
+	for kind, want := range map[string]string{
+		"disconnected":       "Reconnect Acme Coffee on Facebook Pages",
+		"expiring":           "Update required: Acme Coffee on Facebook Pages stops working on 7 December",
+		"expired":            "Acme Coffee on Facebook Pages has expired: reconnect it",
+		"action_required":    "Acme Coffee on Facebook Pages needs a permission",
+		"still_disconnected": "Still disconnected: Acme Coffee on Facebook Pages",
+	} {
+		m, err := Compose("digest", one(kind), []string{"a@example.com"}, nil)
+		if err != nil || m.Subject != want {
+			t.Errorf("%s: %q %v", kind, m.Subject, err)
+		}
+	}
+	two := one("disconnected")
+	two.Items = append(two.Items, DigestItem{Account: "Acme TV", Channel: "YouTube", Kind: "expired"})
+	two.Copied, two.Unsubscribe = true, "https://relink.example/unsubscribe?t=x"
+	m, err := Compose("digest", two, []string{"a@example.com"}, nil)
+	if err != nil || m.Subject != "2 accounts in Acme need attention" || !strings.Contains(m.Text, "Stop these emails: https://relink.example/unsubscribe?t=x") {
+		t.Fatalf("%q %v\n%s", m.Subject, err, m.Text)
 	}
 }

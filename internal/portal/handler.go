@@ -111,9 +111,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if h.svc.Links.BaseURL == "" {
-		r = r.WithContext(connect.WithBaseURL(r.Context(), "https://"+r.Host))
-	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no page here. Open the link from your email."))
 		return

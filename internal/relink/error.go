@@ -21,14 +21,18 @@ const (
 	ERATELIMIT    = "rate_limited"       // too many requests; try later
 	EUNAVAILABLE  = "unavailable"        // a dependency is temporarily failing; try later
 	EGONE         = "gone"               // existed, but expired, was used up or revoked
-	EINTERNAL     = "internal"           // a bug or an unexpected failure; details only in logs
+	ETOOLARGE     = "too_large"          // the request body is over the limit
+	EMEDIATYPE    = "unsupported_media_type"
+	EMETHOD       = "method_not_allowed"
+	EINTERNAL     = "internal" // a bug or an unexpected failure; details only in logs
 )
 
 // Error is the application error. Code is machine-readable, Message is safe to show.
 type Error struct {
 	Code    string
 	Message string
-	Err     error // underlying cause, for logs only
+	Field   string // for EINVALID: the input field to fix, when there is one
+	Err     error  // underlying cause, for logs only
 }
 
 func (e *Error) Error() string {
@@ -43,6 +47,20 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with a formatted, client-safe message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is EINVALID naming the field to fix.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorField returns the field an EINVALID error names, "" for none.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // Wrap attaches a cause that is kept for logs but never shown to clients.
@@ -88,6 +106,9 @@ var statuses = map[string]int{
 	ERATELIMIT:    http.StatusTooManyRequests,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	EGONE:         http.StatusGone,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	EMEDIATYPE:    http.StatusUnsupportedMediaType,
+	EMETHOD:       http.StatusMethodNotAllowed,
 	EINTERNAL:     http.StatusInternalServerError,
 }
 

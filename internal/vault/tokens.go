@@ -14,6 +14,10 @@ type Tokens struct {
 	AccessExpiresAt, RefreshExpiresAt time.Time
 	Scopes                            []string
 	TokenType                         string
+	// IssuedAt is when the access token was issued: tokens that renew themselves
+	// (Instagram Login, Threads) may be renewed only once they are a day old. Zero:
+	// unknown (sealed before it was recorded), to be treated as old enough.
+	IssuedAt time.Time
 }
 
 // sealedTokens is the plaintext inside a sealed Tokens: the only place the secrets
@@ -25,6 +29,7 @@ type sealedTokens struct {
 	RefreshExpiresAt time.Time `json:"re,omitzero"`
 	Scopes           []string  `json:"s,omitempty"`
 	TokenType        string    `json:"t,omitempty"`
+	IssuedAt         time.Time `json:"ia,omitzero"` // absent from older payloads
 }
 
 // SealTokens seals t for binding (see Seal).
@@ -32,7 +37,7 @@ func (v *Vault) SealTokens(ctx context.Context, t Tokens, binding string) ([]byt
 	plain, err := json.Marshal(sealedTokens{
 		Access: t.Access.Reveal(), Refresh: t.Refresh.Reveal(),
 		AccessExpiresAt: t.AccessExpiresAt, RefreshExpiresAt: t.RefreshExpiresAt,
-		Scopes: t.Scopes, TokenType: t.TokenType,
+		Scopes: t.Scopes, TokenType: t.TokenType, IssuedAt: t.IssuedAt,
 	})
 	if err != nil {
 		return nil, relink.Wrap(err, relink.EINTERNAL, "Could not encode tokens.")
@@ -56,6 +61,10 @@ func (v *Vault) OpenTokens(ctx context.Context, sealed []byte, binding string) (
 	return Tokens{
 		Access: Secret(s.Access), Refresh: Secret(s.Refresh),
 		AccessExpiresAt: s.AccessExpiresAt, RefreshExpiresAt: s.RefreshExpiresAt,
-		Scopes: s.Scopes, TokenType: s.TokenType,
+		Scopes: s.Scopes, TokenType: s.TokenType, IssuedAt: s.IssuedAt,
 	}, nil
 }
+
+// AccountBinding is the binding an account's tokens are sealed under: a ciphertext
+// copied to another account (or workspace) does not open there.
+func AccountBinding(workspaceID, accountID string) string { return workspaceID + "/" + accountID }

@@ -225,7 +225,7 @@ func TestTokens(t *testing.T) {
 		{"full", Tokens{
 			Access: "access-value", Refresh: "refresh-value",
 			AccessExpiresAt: now.Add(time.Hour), RefreshExpiresAt: now.Add(60 * 24 * time.Hour),
-			Scopes: []string{"r_basicprofile", "w_member_social"}, TokenType: "Bearer",
+			Scopes: []string{"r_basicprofile", "w_member_social"}, TokenType: "Bearer", IssuedAt: now.Add(-time.Minute),
 		}},
 		{"access only", Tokens{Access: "access-value", AccessExpiresAt: now}},
 		{"empty", Tokens{}},
@@ -247,7 +247,7 @@ func TestTokens(t *testing.T) {
 				t.Fatal("secrets differ after the round trip")
 			}
 			if !got.AccessExpiresAt.Equal(tc.in.AccessExpiresAt) || !got.RefreshExpiresAt.Equal(tc.in.RefreshExpiresAt) ||
-				!reflect.DeepEqual(got.Scopes, tc.in.Scopes) || got.TokenType != tc.in.TokenType {
+				!reflect.DeepEqual(got.Scopes, tc.in.Scopes) || got.TokenType != tc.in.TokenType || !got.IssuedAt.Equal(tc.in.IssuedAt) {
 				t.Fatalf("metadata differs: got %+v, want %+v", got, tc.in)
 			}
 			if _, err := v.OpenTokens(ctx, sealed, "ws/b"); err == nil {
@@ -255,8 +255,14 @@ func TestTokens(t *testing.T) {
 			}
 		})
 	}
+	// Sealed before IssuedAt was recorded: it opens, with the issue time unknown (zero).
+	older, _ := v.Seal(ctx, []byte(`{"a":"access-value","ae":"2026-03-01T12:00:00Z","t":"Bearer"}`), "ws/a")
+	got, err := v.OpenTokens(ctx, older, "ws/a")
+	if err != nil || got.Access.Reveal() != "access-value" || !got.AccessExpiresAt.Equal(now) || !got.IssuedAt.IsZero() {
+		t.Fatalf("older payload: issued %v, expires %v, %v", got.IssuedAt, got.AccessExpiresAt, err)
+	}
 	notJSON, _ := v.Seal(ctx, []byte("not json"), "ws/a")
-	_, err := v.OpenTokens(ctx, notJSON, "ws/a")
+	_, err = v.OpenTokens(ctx, notJSON, "ws/a")
 	wantCode(t, err, relink.EINTERNAL)
 }
 

@@ -23,6 +23,10 @@ const (
 	DefaultWarningWindow = 20 * 24 * time.Hour
 	DefaultExponentCap   = 30 * 24 * time.Hour
 	DefaultCopyAdminStep = 3
+	// The series policy: +2 days, then every 5 days four more times, then it repeats.
+	DefaultSeriesFirstGap = 2 * 24 * time.Hour
+	DefaultSeriesInterval = 5 * 24 * time.Hour
+	DefaultSeriesRepeats  = 4
 )
 
 // Workspace is one customer organisation: its accounts, people and settings.
@@ -50,6 +54,14 @@ type Settings struct {
 	// PreExpiryWeekly and PostExpiryWeekly switch the weekly expiry emails.
 	PreExpiryWeekly  bool
 	PostExpiryWeekly bool
+	// SeriesFirstGap is the series policy's wait from step 1 to step 2.
+	SeriesFirstGap time.Duration
+	// SeriesInterval is the wait between the later series steps, and from the last step
+	// to the next round's step 1.
+	SeriesInterval time.Duration
+	// SeriesRepeats is how many steps follow step 2 in a round; the last one also tells
+	// admins the account is still disconnected.
+	SeriesRepeats int
 }
 
 // DefaultSettings are what DESIGN.md prescribes.
@@ -62,7 +74,43 @@ func DefaultSettings() Settings {
 		CopyAdminsFromStep: DefaultCopyAdminStep,
 		PreExpiryWeekly:    true,
 		PostExpiryWeekly:   true,
+		SeriesFirstGap:     DefaultSeriesFirstGap,
+		SeriesInterval:     DefaultSeriesInterval,
+		SeriesRepeats:      DefaultSeriesRepeats,
 	}
+}
+
+// WithDefaults fills the settings left at their zero value with the defaults. Stores
+// apply it on read, so workspaces saved before a setting existed get its default. Zero
+// is never a valid value for these fields, so nothing a person chose is overwritten;
+// the on/off switches are left alone because false is a choice.
+func (s Settings) WithDefaults() Settings {
+	d := DefaultSettings()
+	if s.TimeZone == "" {
+		s.TimeZone = d.TimeZone
+	}
+	if s.WarningWindow == 0 {
+		s.WarningWindow = d.WarningWindow
+	}
+	if s.ReminderPolicy == "" {
+		s.ReminderPolicy = d.ReminderPolicy
+	}
+	if s.ExponentialCap == 0 {
+		s.ExponentialCap = d.ExponentialCap
+	}
+	if s.CopyAdminsFromStep == 0 {
+		s.CopyAdminsFromStep = d.CopyAdminsFromStep
+	}
+	if s.SeriesFirstGap == 0 {
+		s.SeriesFirstGap = d.SeriesFirstGap
+	}
+	if s.SeriesInterval == 0 {
+		s.SeriesInterval = d.SeriesInterval
+	}
+	if s.SeriesRepeats == 0 {
+		s.SeriesRepeats = d.SeriesRepeats
+	}
+	return s
 }
 
 // Location returns the workspace time zone (UTC if the stored name is unknown).
@@ -77,24 +125,33 @@ func (s Settings) Location() *time.Location {
 // Validate reports the first setting a person must fix.
 func (s Settings) Validate() error {
 	if s.TimeZone == "" {
-		return relink.Errorf(relink.EINVALID, "Time zone is required (an IANA name such as Europe/Amsterdam).")
+		return relink.Invalid("time_zone", "Time zone is required (an IANA name such as Europe/Amsterdam).")
 	}
 	if _, err := time.LoadLocation(s.TimeZone); err != nil || strings.EqualFold(s.TimeZone, "local") {
-		return relink.Errorf(relink.EINVALID, "Unknown time zone %q; use an IANA name such as Europe/Amsterdam.", s.TimeZone)
+		return relink.Invalid("time_zone", "Unknown time zone %q; use an IANA name such as Europe/Amsterdam.", s.TimeZone)
 	}
 	if s.WarningWindow < 24*time.Hour || s.WarningWindow > 90*24*time.Hour {
-		return relink.Errorf(relink.EINVALID, "The warning window must be between 1 and 90 days.")
+		return relink.Invalid("warning_window_days", "The warning window must be between 1 and 90 days.")
 	}
 	switch s.ReminderPolicy {
 	case PolicyExponential, PolicySeries:
 	default:
-		return relink.Errorf(relink.EINVALID, "Reminder policy must be %q or %q.", PolicyExponential, PolicySeries)
+		return relink.Invalid("reminder_policy", "Reminder policy must be %q or %q.", PolicyExponential, PolicySeries)
 	}
 	if s.ExponentialCap < 24*time.Hour || s.ExponentialCap > 90*24*time.Hour {
-		return relink.Errorf(relink.EINVALID, "The exponential reminder cap must be between 1 and 90 days.")
+		return relink.Invalid("exponential_cap_days", "The exponential reminder cap must be between 1 and 90 days.")
 	}
 	if s.CopyAdminsFromStep < 1 || s.CopyAdminsFromStep > 20 {
-		return relink.Errorf(relink.EINVALID, "Admins can be copied from reminder step 1 to 20.")
+		return relink.Invalid("copy_admins_from_step", "Admins can be copied from reminder step 1 to 20.")
+	}
+	if s.SeriesFirstGap < 24*time.Hour || s.SeriesFirstGap > 30*24*time.Hour {
+		return relink.Invalid("series_first_gap_days", "The series' first wait must be between 1 and 30 days.")
+	}
+	if s.SeriesInterval < 24*time.Hour || s.SeriesInterval > 30*24*time.Hour {
+		return relink.Invalid("series_interval_days", "The series interval must be between 1 and 30 days.")
+	}
+	if s.SeriesRepeats < 1 || s.SeriesRepeats > 20 {
+		return relink.Invalid("series_repeats", "The series repeats its interval 1 to 20 times.")
 	}
 	return nil
 }
@@ -105,10 +162,10 @@ func (w Workspace) Validate() error {
 		return relink.Errorf(relink.EINVALID, "Workspace ID is required.")
 	}
 	if strings.TrimSpace(w.Name) == "" {
-		return relink.Errorf(relink.EINVALID, "Workspace name is required.")
+		return relink.Invalid("name", "Workspace name is required.")
 	}
 	if len(w.Name) > 200 {
-		return relink.Errorf(relink.EINVALID, "Workspace name is too long (200 characters at most).")
+		return relink.Invalid("name", "Workspace name is too long (200 characters at most).")
 	}
 	return w.Settings.Validate()
 }

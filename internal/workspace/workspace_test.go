@@ -42,6 +42,12 @@ func TestSettingsValidate(t *testing.T) {
 		"unknown policy":   func(s *Settings) { s.ReminderPolicy = "daily" },
 		"cap too small":    func(s *Settings) { s.ExponentialCap = time.Minute },
 		"copy step 0":      func(s *Settings) { s.CopyAdminsFromStep = 0 },
+		"series gap 0":     func(s *Settings) { s.SeriesFirstGap = 0 },
+		"series gap long":  func(s *Settings) { s.SeriesFirstGap = 31 * 24 * time.Hour },
+		"interval short":   func(s *Settings) { s.SeriesInterval = 23 * time.Hour },
+		"interval long":    func(s *Settings) { s.SeriesInterval = 31 * 24 * time.Hour },
+		"repeats 0":        func(s *Settings) { s.SeriesRepeats = 0 },
+		"repeats 21":       func(s *Settings) { s.SeriesRepeats = 21 },
 	}
 	for name, mutate := range bad {
 		s := DefaultSettings()
@@ -54,6 +60,46 @@ func TestSettingsValidate(t *testing.T) {
 	s.TimeZone = "Europe/Amsterdam"
 	if s.Validate() != nil || s.Location().String() != "Europe/Amsterdam" {
 		t.Errorf("Amsterdam: %v %v", s.Validate(), s.Location())
+	}
+}
+
+func TestSettingsSeriesDefaults(t *testing.T) {
+	d := DefaultSettings()
+	if d.SeriesFirstGap != 2*24*time.Hour || d.SeriesInterval != 5*24*time.Hour || d.SeriesRepeats != 4 {
+		t.Fatalf("series defaults differ from DESIGN.md: %+v", d)
+	}
+	for _, ok := range []func(*Settings){
+		func(s *Settings) { s.SeriesFirstGap, s.SeriesInterval, s.SeriesRepeats = 24*time.Hour, 24*time.Hour, 1 },
+		func(s *Settings) {
+			s.SeriesFirstGap, s.SeriesInterval, s.SeriesRepeats = 30*24*time.Hour, 30*24*time.Hour, 20
+		},
+	} {
+		s := DefaultSettings()
+		ok(&s)
+		if err := s.Validate(); err != nil {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+}
+
+func TestSettingsWithDefaults(t *testing.T) {
+	if got := (Settings{PreExpiryWeekly: true, PostExpiryWeekly: true}).WithDefaults(); got != DefaultSettings() {
+		t.Errorf("zero settings with defaults = %+v, want %+v", got, DefaultSettings())
+	}
+	// A workspace stored before the series settings existed: only those are filled in,
+	// and switched-off weekly emails stay off.
+	old := Settings{TimeZone: "Europe/Amsterdam", WarningWindow: 14 * 24 * time.Hour, ReminderPolicy: PolicySeries,
+		ExponentialCap: 10 * 24 * time.Hour, CopyAdminsFromStep: 2}
+	want := old
+	want.SeriesFirstGap, want.SeriesInterval, want.SeriesRepeats = 2*24*time.Hour, 5*24*time.Hour, 4
+	if got := old.WithDefaults(); got != want {
+		t.Errorf("old settings with defaults = %+v, want %+v", got, want)
+	}
+	custom := DefaultSettings()
+	custom.SeriesFirstGap, custom.SeriesInterval, custom.SeriesRepeats = 24*time.Hour, 3*24*time.Hour, 2
+	custom.PreExpiryWeekly = false
+	if got := custom.WithDefaults(); got != custom {
+		t.Errorf("custom settings changed: %+v", got)
 	}
 }
 
