@@ -120,7 +120,11 @@ type Account struct {
 	TroubleSince      time.Time // entered disconnected/action_required; reminder series start
 	TransientFailures int       // consecutive transient failures since the last success
 	TransientSince    time.Time
-	DueAt             time.Time // next scheduled look; zero: not scheduled (sparse index)
+	DueAt             time.Time // next scheduled check; zero: not scheduled (sparse index)
+	// RemindAt is when the reminders function should next look at the account: set to
+	// the change's time whenever something reminders depend on changes, and moved on
+	// by the reminders function itself. Zero: nothing to remind of (sparse index).
+	RemindAt time.Time
 
 	Version   int64
 	CreatedAt time.Time

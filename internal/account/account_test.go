@@ -17,7 +17,12 @@ func TestSchedule(t *testing.T) {
 		{"pending is not scheduled", Account{State: StatePending}, time.Time{}},
 		{"deactivated is not scheduled", Account{State: StateDeactivated, LastProbeAt: now}, time.Time{}},
 		{"deleted is not scheduled", Account{State: StateDeleted}, time.Time{}},
-		{"disconnected is due at once", Account{State: StateDisconnected}, now},
+		{"disconnected with a dead token is not checked", Account{State: StateDisconnected, Reason: ReasonRevoked}, time.Time{}},
+		{"disconnected as unreachable: tried again later", Account{State: StateDisconnected, Reason: ReasonUnreachable}, now.Add(6 * time.Hour)},
+		{"one transient failure: an hour", Account{State: StateActive, LastProbeAt: now.Add(-30 * time.Hour), TransientFailures: 1}, now.Add(time.Hour)},
+		{"three transient failures: four hours", Account{State: StateActive, TransientFailures: 3}, now.Add(4 * time.Hour)},
+		{"many transient failures: six hours at most", Account{State: StateActionRequired, TransientFailures: 9}, now.Add(6 * time.Hour)},
+		{"back-off never passes the hard expiry", Account{State: StateActive, TransientFailures: 5, TokenExpiresAt: now.Add(2 * time.Hour)}, now.Add(2 * time.Hour)},
 		{"never probed: a day from now", Account{State: StateActive}, now.Add(day)},
 		{"probed 3h ago", Account{State: StateActive, LastProbeAt: now.Add(-3 * time.Hour)}, now.Add(21 * time.Hour)},
 		{"probe overdue", Account{State: StateActive, LastProbeAt: now.Add(-30 * time.Hour)}, now},
@@ -88,5 +93,35 @@ func TestFilterMatch(t *testing.T) {
 	}
 	if (Filter{State: "broken"}).Validate() == nil {
 		t.Error("unknown state accepted")
+	}
+}
+
+func TestRemindAt(t *testing.T) {
+	later := t0.Add(3 * day)
+	expiring := Account{State: StateActive, TokenExpiresAt: t0.Add(40 * day), RemindAt: later}
+	tests := []struct {
+		name          string
+		before, after Account
+		want          time.Time
+	}{
+		{"active without expiry: nothing to remind", Account{}, Account{State: StateActive}, time.Time{}},
+		{"deactivated: nothing to remind", sample(StateDisconnected), Account{State: StateDeactivated}, time.Time{}},
+		{"newly disconnected: look now", Account{State: StateActive}, Account{State: StateDisconnected, Reason: ReasonRevoked}, t0},
+		{"still disconnected, same reason: keep", Account{State: StateDisconnected, Reason: ReasonRevoked, RemindAt: later},
+			Account{State: StateDisconnected, Reason: ReasonRevoked, RemindAt: later}, later},
+		{"a hard expiry appears: look now", Account{State: StateActive}, Account{State: StateActive, TokenExpiresAt: t0.Add(40 * day)}, t0},
+		{"same expiry: keep", expiring, expiring, later},
+		{"new expiry after a reconnect: look now", expiring, Account{State: StateActive, TokenExpiresAt: t0.Add(60 * day), RemindAt: later}, t0},
+		{"owner changed: look now", Account{State: StateDisconnected, OwnerID: "a", RemindAt: later},
+			Account{State: StateDisconnected, OwnerID: "b", RemindAt: later}, t0},
+	}
+	for _, tt := range tests {
+		if got := remindAt(tt.before, tt.after, t0); !got.Equal(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	r := Reminded(expiring, t0.Add(7*day), t0)
+	if r.Event != nil || r.After.Version != expiring.Version+1 || !r.After.RemindAt.Equal(t0.Add(7*day)) || r.After.State != expiring.State {
+		t.Fatalf("Reminded: %+v", r)
 	}
 }

@@ -280,6 +280,7 @@ func finish(before, after Account, cmd Command) (Change, error) {
 	if cmd.Action == ActRestore || cmd.Action == ActReport {
 		after.DueAt = scheduledNow(after, cmd.At)
 	}
+	after.RemindAt = remindAt(before, after, cmd.At)
 
 	var effects []Effect
 	if after.State.Troubled() && after.State != before.State {
@@ -338,15 +339,20 @@ func missingNames(m []MissingPermission) []string {
 	return names
 }
 
-// Schedule returns when the scheduled functions should next look at a: the next
-// probe, the next refresh, or the hard expiry, whichever comes first. Accounts nobody
-// checks (pending, deactivated, deleted) are not scheduled (zero). A troubled account
-// is due at once so its first reminder goes out on the next run.
+// Schedule returns when the expiry check should next look at a: the next probe, the
+// next refresh, or the hard expiry, whichever comes first; after transient failures,
+// the next attempt of an exponential back-off instead, so one account is never
+// hammered. Accounts nobody checks (pending, deactivated, deleted, and disconnected
+// ones whose token is dead) are not scheduled (zero). An account disconnected because
+// its channel was unreachable is tried again every few hours: it may come back.
 func Schedule(a Account, now time.Time) time.Time {
 	switch a.State {
 	case StateActive, StateActionRequired:
 	case StateDisconnected:
-		return now
+		if a.Reason == ReasonUnreachable {
+			return now.Add(UnreachableRecheck)
+		}
+		return time.Time{}
 	default:
 		return time.Time{}
 	}
@@ -355,6 +361,9 @@ func Schedule(a Account, now time.Time) time.Time {
 		last = now
 	}
 	due := last.Add(ProbeInterval)
+	if a.TransientFailures > 0 {
+		due = now.Add(Backoff(a.TransientFailures))
+	}
 	for _, t := range []time.Time{a.HardExpiry(), refreshAt(a)} {
 		if !t.IsZero() && t.Before(due) {
 			due = t
@@ -366,6 +375,41 @@ func Schedule(a Account, now time.Time) time.Time {
 	return due
 }
 
+// Transient failures are retried after 1, 2, 4 hours, then every 6 hours.
+const (
+	firstBackoff       = time.Hour
+	maxBackoff         = 6 * time.Hour
+	UnreachableRecheck = 6 * time.Hour
+)
+
+// Backoff is the wait before the next attempt after n consecutive transient failures.
+func Backoff(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	d := firstBackoff
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+// remindAt keeps the reminders' look-again time: the change's time when anything a
+// reminder depends on changed (state, owner, the hard expiry), what it was otherwise,
+// and zero for accounts nothing is ever reminded of.
+func remindAt(before, after Account, at time.Time) time.Time {
+	needs := after.State.Troubled() ||
+		(after.State == StateActive || after.State == StateActionRequired) && !after.HardExpiry().IsZero()
+	switch {
+	case !needs:
+		return time.Time{}
+	case before.RemindAt.IsZero() || before.State != after.State || before.OwnerID != after.OwnerID ||
+		before.Reason != after.Reason || !before.HardExpiry().Equal(after.HardExpiry()):
+		return at
+	}
+	return before.RemindAt
+}
+
 // refreshAt is when a refreshable access token should be renewed: an hour before it
 // lapses, so one missed hourly run does not cost the token.
 func refreshAt(a Account) time.Time {
@@ -373,6 +417,15 @@ func refreshAt(a Account) time.Time {
 		return time.Time{}
 	}
 	return a.TokenExpiresAt.Add(-time.Hour)
+}
+
+// Reminded is the quiet change the reminders function makes after looking at an
+// account: only when it should look again moves (next; zero for never).
+func Reminded(a Account, next, at time.Time) Change {
+	after := a
+	after.Version = a.Version + 1
+	after.RemindAt = next
+	return Change{Before: a, After: after}
 }
 
 func scheduledNow(a Account, now time.Time) time.Time {

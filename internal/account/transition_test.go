@@ -231,7 +231,8 @@ func TestAuditEvent(t *testing.T) {
 		e.Reason != ReasonPasswordChanged || e.ChannelError.Subcode != "460" || !e.Actor.System || e.AccountID != "a1" || e.WorkspaceID != "ws1" {
 		t.Fatalf("event = %+v", e)
 	}
-	if c.After.Reason != ReasonPasswordChanged || !c.After.TroubleSince.Equal(t0) || !c.After.DueAt.Equal(t0) {
+	// A dead token is not checked again (DueAt zero); reminders start at once.
+	if c.After.Reason != ReasonPasswordChanged || !c.After.TroubleSince.Equal(t0) || !c.After.DueAt.IsZero() || !c.After.RemindAt.Equal(t0) {
 		t.Fatalf("after = %+v", c.After)
 	}
 
@@ -344,8 +345,16 @@ func TestDeleteGuardAndRestore(t *testing.T) {
 	if r.State != StateDisconnected || !r.PurgeAt.IsZero() || !r.DeletedAt.IsZero() || r.PreviousState != "" || !r.TroubleSince.Equal(restore.At) {
 		t.Fatalf("restored = %+v", r)
 	}
-	if !slices.Equal(c.Effects, []Effect{EffectStartReminders, EffectRecheck}) {
-		t.Fatalf("restore effects = %v", c.Effects)
+	// Restored disconnected: reminders start again; a dead token is not rechecked.
+	if !slices.Equal(c.Effects, []Effect{EffectStartReminders}) || !r.RemindAt.Equal(restore.At) || !r.DueAt.IsZero() {
+		t.Fatalf("restore effects = %v, due %v, remind %v", c.Effects, r.DueAt, r.RemindAt)
+	}
+	// Restored active: checked at the next run.
+	cmd = validCommand(ActDelete)
+	c, _ = Transition(sample(StateActive), cmd)
+	c, _ = Transition(c.After, validCommand(ActRestore))
+	if !slices.Equal(c.Effects, []Effect{EffectRecheck}) || !c.After.DueAt.Equal(t0) {
+		t.Fatalf("restored active: %v due %v", c.Effects, c.After.DueAt)
 	}
 
 	restore.At = t0.Add(Retention)
