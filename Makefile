@@ -11,7 +11,8 @@ BUILD_DIR ?= bin
 
 # Every function as directory:LogicalId (the LogicalId in template.yaml). Each one
 # also gets an explicit build-<LogicalId> target below, which `sam build` calls.
-FUNCTIONS := connect:ConnectFunction admin-api:AdminApiFunction
+FUNCTIONS := connect:ConnectFunction admin-api:AdminApiFunction expiry-check:ExpiryCheckFunction \
+	reminders:RemindersFunction
 
 # build_function(dir, output directory)
 define build_function
@@ -36,11 +37,15 @@ lint:
 	$(GO) mod tidy -diff
 
 # sam build calls build-<LogicalId> with ARTIFACTS_DIR set.
-.PHONY: build-ConnectFunction build-AdminApiFunction
+.PHONY: build-ConnectFunction build-AdminApiFunction build-ExpiryCheckFunction build-RemindersFunction
 build-ConnectFunction:
 	$(call build_function,connect,$(ARTIFACTS_DIR))
 build-AdminApiFunction:
 	$(call build_function,admin-api,$(ARTIFACTS_DIR))
+build-ExpiryCheckFunction:
+	$(call build_function,expiry-check,$(ARTIFACTS_DIR))
+build-RemindersFunction:
+	$(call build_function,reminders,$(ARTIFACTS_DIR))
 
 ## build: every function as bin/<function>/bootstrap (linux/arm64)
 build:

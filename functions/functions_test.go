@@ -4,14 +4,18 @@
 package functions_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,9 +26,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"gopkg.in/yaml.v3"
 
 	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/channel"
+	"github.com/relinkhq/relink/internal/checkup"
 	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/digest"
 	"github.com/relinkhq/relink/internal/dynamo"
 	"github.com/relinkhq/relink/internal/lambdatest"
 	"github.com/relinkhq/relink/internal/magiclink"
@@ -147,23 +155,9 @@ func response(t *testing.T, payload []byte) events.APIGatewayV2HTTPResponse {
 // body, headers and cookies.
 func runEvents(t *testing.T, rt *lambdatest.Runtime, folder string, want map[string]expect) {
 	t.Helper()
-	files, _ := filepath.Glob("../events/" + folder + "/*.json")
-	var names []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
-	}
-	for name := range want {
-		if !slices.Contains(names, name) {
-			t.Errorf("expected event %s is missing from events/%s", name, folder)
-		}
-	}
-	for _, f := range files {
+	for _, f := range eventFiles(t, folder, want) {
 		name := filepath.Base(f)
-		w, ok := want[name]
-		if !ok {
-			t.Errorf("events/%s/%s has no expectation: add one", folder, name)
-			continue
-		}
+		w := want[name]
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
 			ev, err := os.ReadFile(f)
 			if err != nil {
@@ -197,6 +191,31 @@ func runEvents(t *testing.T, rt *lambdatest.Runtime, folder string, want map[str
 			}
 		})
 	}
+}
+
+// eventFiles lists the files of events/<folder> that have an expectation in want. A
+// file without one, or an expectation without a file, fails the test: a new sample
+// event cannot go untested.
+func eventFiles[E any](t *testing.T, folder string, want map[string]E) []string {
+	t.Helper()
+	files, _ := filepath.Glob("../events/" + folder + "/*.json")
+	var names, out []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+	}
+	for name := range want {
+		if !slices.Contains(names, name) {
+			t.Errorf("expected event %s is missing from events/%s", name, folder)
+		}
+	}
+	for _, f := range files {
+		if _, ok := want[filepath.Base(f)]; !ok {
+			t.Errorf("events/%s/%s has no expectation: add one", folder, filepath.Base(f))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // checkLogs: every log line is JSON, and none holds a secret.
@@ -340,6 +359,452 @@ func TestConnectFunctionRefusesToStartWithoutConfig(t *testing.T) {
 	_, err := rt.Invoke(context.Background(), must(os.ReadFile("../events/connect/stylesheet.json")))
 	if err == nil || !strings.Contains(rt.Logs(), "APP_KEYS_SECRET") {
 		t.Fatalf("started without configuration: %v\n%s", err, rt.Logs())
+	}
+}
+
+// The scheduled functions: expiry-check and reminders. EventBridge Scheduler invokes
+// them with the Input of their ScheduleV2 event in template.yaml; they ignore it, so any
+// JSON starts a run (events/<fn>/malformed-event.json must run like scheduled.json) and
+// only what is not JSON at all is refused, by the runtime library.
+
+// runSummary is what a scheduled run answers: checkup.Summary and digest.Summary both
+// have this shape (runScheduled converts them, so the compiler holds them to it).
+type runSummary struct {
+	ID         string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Complete   bool
+	Counts     map[string]int
+}
+
+// scheduledRun is what one sample scheduled event must do: seed writes what its run
+// acts on, the run's summary must be complete with exactly these counts, and check
+// looks at what the run left behind (again invokes the same event once more).
+type scheduledRun struct {
+	seed   func(t *testing.T)
+	counts map[string]int
+	check  func(t *testing.T, again func() runSummary)
+}
+
+// runScheduled invokes a scheduled function with every file in events/<folder>, each of
+// which must have an expectation, and decodes each answer strictly as S.
+func runScheduled[S checkup.Summary | digest.Summary](t *testing.T, rt *lambdatest.Runtime, folder string, want map[string]scheduledRun) {
+	t.Helper()
+	for _, f := range eventFiles(t, folder, want) {
+		name := filepath.Base(f)
+		w := want[name]
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			ev, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.seed != nil {
+				w.seed(t)
+			}
+			sum := invokeScheduled[S](t, rt, ev)
+			if !maps.Equal(sum.Counts, w.counts) {
+				t.Errorf("counts %v, want %v", sum.Counts, w.counts)
+			}
+			if w.check != nil {
+				w.check(t, func() runSummary { return invokeScheduled[S](t, rt, ev) })
+			}
+		})
+	}
+}
+
+// invokeScheduled runs the function once with ev and returns its summary, which must
+// be an S and nothing else, complete (the test's deadline leaves ample time).
+func invokeScheduled[S checkup.Summary | digest.Summary](t *testing.T, rt *lambdatest.Runtime, ev []byte) runSummary {
+	t.Helper()
+	start := time.Now()
+	res, err := rt.Invoke(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("invoke: %v\n%s", err, rt.Logs())
+	}
+	if res.Error != nil {
+		t.Fatalf("function error: %+v", res.Error)
+	}
+	var got S
+	dec := json.NewDecoder(bytes.NewReader(res.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("not a %T: %v\n%s", got, err, res.Payload)
+	}
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(res.Payload, &fields)
+	for _, k := range []string{"id", "started_at", "finished_at", "complete", "counts"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("summary lacks %q: %s", k, res.Payload)
+		}
+	}
+	sum := runSummary(got)
+	if sum.ID == "" || sum.StartedAt.Before(start.Add(-time.Second)) || sum.FinishedAt.Before(sum.StartedAt) || !sum.Complete {
+		t.Errorf("implausible summary: %s", res.Payload)
+	}
+	return sum
+}
+
+// truncatedJSONIsRefused: what is not JSON at all is answered with an error by the
+// runtime library, and the process lives on to run the next event.
+func truncatedJSONIsRefused[S checkup.Summary | digest.Summary](t *testing.T, rt *lambdatest.Runtime, folder string) {
+	t.Helper()
+	res, err := rt.Invoke(context.Background(), []byte(`{"version":`))
+	if err != nil || res.Error == nil {
+		t.Fatalf("truncated JSON: %+v %v", res, err)
+	}
+	invokeScheduled[S](t, rt, must(os.ReadFile("../events/"+folder+"/scheduled.json")))
+}
+
+// scheduledTimeout is the deadline the tests give a run: far less than the deployed
+// 300 s (a hang fails sooner), far more than the 20 s both services keep in hand.
+const scheduledTimeout = 90 * time.Second
+
+// seedPeople writes the demo workspace (default settings) and its people.
+func (s *stack) seedPeople(t *testing.T, people ...workspace.User) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if _, err := s.store.CreateWorkspace(ctx, workspace.Workspace{ID: "demo", Name: "Acme Brands", Settings: workspace.DefaultSettings(),
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range people {
+		u.WorkspaceID, u.CreatedAt, u.UpdatedAt = "demo", now, now
+		if _, err := s.store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// seedAccount connects an account at the given time with every permission its channel
+// asks for; grant sets the token lifetimes.
+func (s *stack) seedAccount(t *testing.T, spec account.Spec, grant account.Grant, at time.Time) account.Account {
+	t.Helper()
+	reg, err := channel.Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := reg.Get(spec.Channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ch.Permissions {
+		if p.Kind == channel.KindScope {
+			grant.Scopes = append(grant.Scopes, p.Name)
+		} else {
+			grant.Tasks = append(grant.Tasks, p.Name)
+		}
+	}
+	grant.Missing = ch.Diagnose(grant.Scopes, grant.Tasks)
+	spec.WorkspaceID, spec.Grant = "demo", &grant
+	c, err := account.New(spec, account.Command{Actor: account.SystemActor("test"), At: at, EventID: "evt-create-" + spec.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.CreateAccount(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c.After
+}
+
+func TestExpiryCheckFunctionWithEveryEvent(t *testing.T) {
+	s := newStack(t)
+	s.seedPeople(t, workspace.User{ID: "u-olivia", Email: "olivia.owner@acme.example", Name: "Olivia Owner", Role: workspace.RoleOwner})
+	now := time.Now().UTC()
+	// A healthy account checked just now is not due for a day: no run may touch it.
+	healthy := s.seedAccount(t, account.Spec{ID: "acct-fb-healthy", Channel: "facebook", ExternalID: "202020", DisplayName: "Acme Tea",
+		OwnerID: "u-olivia", Kind: account.KindCompany, ParentProfileID: "fb-olivia"}, account.Grant{}, now)
+	rt := lambdatest.Start(t, lambdatest.Build(t, "expiry-check"), s.env)
+	rt.Timeout = scheduledTimeout
+
+	// Each event's run finds one LinkedIn page whose refresh token's year ended an hour
+	// ago: it is disconnected as expired from what is stored, without calling LinkedIn
+	// (no channel is reachable from here; a call would count as transient, not this).
+	expired := func(id string) scheduledRun {
+		return scheduledRun{
+			seed: func(t *testing.T) {
+				s.seedAccount(t, account.Spec{ID: id, Channel: "linkedin", ExternalID: "urn:li:organization:" + id, DisplayName: "Acme " + id,
+					OwnerID: "u-olivia", Kind: account.KindCompany, ParentProfileID: "li-olivia"},
+					account.Grant{Refreshable: true, TokenExpiresAt: time.Now().Add(-2 * time.Hour), RefreshExpiresAt: time.Now().Add(-time.Hour)},
+					time.Now().Add(-365*24*time.Hour))
+			},
+			counts: map[string]int{checkup.OutcomeDisconnected: 1},
+			check: func(t *testing.T, _ func() runSummary) {
+				a, err := s.store.GetAccount(context.Background(), "demo", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.State != account.StateDisconnected || a.Reason != account.ReasonExpired || !a.DueAt.IsZero() ||
+					a.ChannelError == nil || !strings.Contains(a.ChannelError.Message, "lifetime ended") {
+					t.Errorf("not disconnected as expired: state %s, reason %q, due %v, error %+v", a.State, a.Reason, a.DueAt, a.ChannelError)
+				}
+				if a.RemindAt.IsZero() {
+					t.Error("a newly disconnected account must be due for reminders")
+				}
+			},
+		}
+	}
+	runScheduled[checkup.Summary](t, rt, "expiry-check", map[string]scheduledRun{
+		"scheduled.json":       expired("acct-li-expired-1"),
+		"malformed-event.json": expired("acct-li-expired-2"),
+	})
+
+	if a, err := s.store.GetAccount(context.Background(), "demo", healthy.ID); err != nil || a.Version != healthy.Version || a.State != account.StateActive {
+		t.Errorf("the account that was not due changed: %+v %v", a, err)
+	}
+	// Nothing is due any more: a run checks nothing (and still answers a summary).
+	sum := invokeScheduled[checkup.Summary](t, rt, must(os.ReadFile("../events/expiry-check/scheduled.json")))
+	if len(sum.Counts) != 0 {
+		t.Errorf("a run with nothing due did something: %v", sum.Counts)
+	}
+	// The dashboard's record of the last run is the run that answered.
+	runs, err := s.store.LastRuns(context.Background())
+	if err != nil || !slices.ContainsFunc(runs, func(r store.Run) bool { return r.Function == checkup.FunctionName && r.ID == sum.ID }) {
+		t.Errorf("run %s not recorded: %+v %v", sum.ID, runs, err)
+	}
+	truncatedJSONIsRefused[checkup.Summary](t, rt, "expiry-check")
+	checkLogs(t, rt.Logs(), eventsMaster)
+}
+
+func TestRemindersFunctionWithEveryEvent(t *testing.T) {
+	s := newStack(t)
+	// The owner; the primary admin is not copied on a first reminder.
+	const owner = "rita.owner@acme.example"
+	s.seedPeople(t,
+		workspace.User{ID: "u-rita", Email: owner, Name: "Rita Owner", Role: workspace.RoleOwner},
+		workspace.User{ID: "u-pat", Email: "pat.primary@acme.example", Name: "Pat Primary", Role: workspace.RolePrimaryAdmin})
+	const publicURL = "https://links.relink.example"
+	env := maps.Clone(s.env)
+	env["PUBLIC_URL"] = publicURL + "/" // as an operator might type it
+	rt := lambdatest.Start(t, lambdatest.Build(t, "reminders"), env)
+	rt.Timeout = scheduledTimeout
+	start := time.Now().Add(-time.Second)
+	mailsTo := func(addr string) []standin.SESMessage {
+		var out []standin.SESMessage
+		for _, m := range standin.SESMessages(t, s.ses, start) {
+			if slices.Contains(m.Destination.To, addr) || slices.Contains(m.Destination.Cc, addr) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	link := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(publicURL) + `/l/[A-Za-z0-9_-]{43}$`)
+	unsubscribe := regexp.MustCompile(`Stop these emails: ` + regexp.QuoteMeta(publicURL) + `/unsubscribe\?t=[A-Za-z0-9_.%-]+`)
+
+	// Each event's run finds one Facebook Page whose token died with a password change:
+	// its owner gets the first reminder, one email with a personal link on PUBLIC_URL,
+	// and running again sends nothing more.
+	disconnected := func(id, name string) scheduledRun {
+		var before int
+		return scheduledRun{
+			seed: func(t *testing.T) {
+				before = len(mailsTo(owner))
+				a := s.seedAccount(t, account.Spec{ID: id, Channel: "facebook", ExternalID: "page-" + id, DisplayName: name,
+					OwnerID: "u-rita", Kind: account.KindCompany, ParentProfileID: "fb-rita"}, account.Grant{}, time.Now().Add(-48*time.Hour))
+				c, err := account.Transition(a, account.Command{Action: account.ActDisconnect, Reason: account.ReasonPasswordChanged,
+					Actor: account.SystemActor("test"), At: time.Now().Add(-time.Minute), EventID: "evt-disconnect-" + id,
+					ChannelError: &account.ChannelError{HTTPStatus: 400, Code: "190", Subcode: "460", Message: "The session has been invalidated because the user changed their password."}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.store.Apply(context.Background(), c); err != nil {
+					t.Fatal(err)
+				}
+			},
+			counts: map[string]int{digest.CountAccounts: 1, digest.CountSteps: 1, digest.CountEmails: 1, digest.CountItems: 1},
+			check: func(t *testing.T, again func() runSummary) {
+				mails := mailsTo(owner)
+				if len(mails) != before+1 {
+					t.Fatalf("%d new emails to the owner, want 1: %+v", len(mails)-before, mails[before:])
+				}
+				m := mails[len(mails)-1]
+				if m.Subject != "Reconnect "+name+" on Facebook Pages" || len(m.Destination.Cc) != 0 || !strings.Contains(m.From, "noreply@relink.example") {
+					t.Errorf("unexpected email: from %q to %v cc %v: %q", m.From, m.Destination.To, m.Destination.Cc, m.Subject)
+				}
+				if !link.MatchString(m.Body.Text) || !unsubscribe.MatchString(m.Body.Text) {
+					t.Errorf("no personal link and opt-out link on %s:\n%s", publicURL, m.Body.Text)
+				}
+				if !strings.Contains(m.Body.HTML, `href="`+publicURL+`/l/`) {
+					t.Errorf("the HTML part does not link to %s:\n%s", publicURL, m.Body.HTML)
+				}
+				if sum := again(); sum.Counts[digest.CountEmails] != 0 || sum.Counts[digest.CountItems] != 0 {
+					t.Errorf("a second run sent again: %v", sum.Counts)
+				}
+				if n := len(mailsTo(owner)); n != before+1 {
+					t.Errorf("a second run sent %d more emails", n-before-1)
+				}
+			},
+		}
+	}
+	runScheduled[digest.Summary](t, rt, "reminders", map[string]scheduledRun{
+		"scheduled.json":       disconnected("acct-fb-coffee", "Acme Coffee"),
+		"malformed-event.json": disconnected("acct-fb-bakery", "Acme Bakery"),
+	})
+	if mails := mailsTo("pat.primary@acme.example"); len(mails) != 0 {
+		t.Errorf("the primary admin was sent a first reminder: %+v", mails)
+	}
+	truncatedJSONIsRefused[digest.Summary](t, rt, "reminders")
+	checkLogs(t, rt.Logs(), eventsMaster)
+}
+
+// refusesToStart: the cold start stops with a non-zero exit and one JSON log line at
+// ERROR that names the problem, rather than running half-configured; no secret shows.
+func refusesToStart(t *testing.T, fn string, env map[string]string, names ...string) {
+	t.Helper()
+	env = maps.Clone(env)
+	const awsSecret = "relink-test-aws-secret-access-key-must-not-leak"
+	env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"] = awsSecret, awsSecret+"-session"
+	rt := lambdatest.Start(t, lambdatest.Build(t, fn), env)
+	_, err := rt.Invoke(context.Background(), must(os.ReadFile("../events/"+fn+"/scheduled.json")))
+	if !errors.Is(err, lambdatest.ErrExited) {
+		t.Fatalf("started without configuration: %v\n%s", err, rt.Logs())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if state, err := rt.Wait(ctx); err != nil || state.ExitCode() == 0 {
+		t.Errorf("exit: %v %v", state, err)
+	}
+	logs := rt.Logs()
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var l struct{ Level, Msg, Err string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Level == "ERROR" && l.Msg == "configuration" &&
+			!slices.ContainsFunc(names, func(n string) bool { return !strings.Contains(l.Err, n) }) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no ERROR log line naming %v:\n%s", names, logs)
+	}
+	checkLogs(t, logs, awsSecret, eventsMaster)
+}
+
+// configuredEnv is a complete environment for the scheduled functions, pointing at
+// nothing: they must refuse before any call.
+func configuredEnv() map[string]string {
+	return map[string]string{
+		"TABLE_NAME": "relink-prod", "APP_KEYS_SECRET": "relink-prod/app-keys", "TOKEN_KEYS_SECRET": "relink-prod/token-keys",
+		"CHANNELS_SECRET": "relink-prod/channels", "MAIL_FROM": "Relink <noreply@relink.example>", "PUBLIC_URL": "https://links.relink.example",
+		"LOG_LEVEL": "DEBUG", "AWS_REGION": "eu-west-1",
+	}
+}
+
+func TestExpiryCheckFunctionRefusesToStartWithoutConfig(t *testing.T) {
+	for _, missing := range []string{"TABLE_NAME", "APP_KEYS_SECRET", "TOKEN_KEYS_SECRET", "CHANNELS_SECRET"} {
+		t.Run(missing, func(t *testing.T) {
+			env := configuredEnv()
+			delete(env, missing)
+			refusesToStart(t, "expiry-check", env, missing)
+		})
+	}
+}
+
+func TestRemindersFunctionRefusesToStartWithoutConfig(t *testing.T) {
+	for name, c := range map[string]struct {
+		env   func(map[string]string)
+		names []string
+	}{
+		// The API's domain is not known to a scheduled run, so links need PUBLIC_URL.
+		"no PUBLIC_URL":       {func(e map[string]string) { delete(e, "PUBLIC_URL") }, []string{"PUBLIC_URL"}},
+		"blank PUBLIC_URL":    {func(e map[string]string) { e["PUBLIC_URL"] = "  " }, []string{"PUBLIC_URL"}},
+		"PUBLIC_URL relative": {func(e map[string]string) { e["PUBLIC_URL"] = "links.relink.example" }, []string{"PUBLIC_URL", "absolute"}},
+		"no MAIL_FROM":        {func(e map[string]string) { delete(e, "MAIL_FROM") }, []string{"MAIL_FROM"}},
+		"nothing":             {func(e map[string]string) { clear(e) }, []string{"TABLE_NAME", "PUBLIC_URL", "APP_KEYS_SECRET", "MAIL_FROM"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := configuredEnv()
+			c.env(env)
+			refusesToStart(t, "reminders", env, c.names...)
+		})
+	}
+}
+
+// TestScheduledFunctionsMatchTemplate holds template.yaml's schedules to the code and
+// the samples: each Input, filled in as Scheduler fills it, is events/<fn>/scheduled.json;
+// the timeouts stay below what digest.StaleClaim assumes; expiry-check never overlaps.
+func TestScheduledFunctionsMatchTemplate(t *testing.T) {
+	type schedule struct {
+		Type       string
+		Properties struct {
+			Name, ScheduleExpression, Input string
+			RetryPolicy                     struct{ MaximumEventAgeInSeconds int }
+			DeadLetterConfig                struct{ Arn any }
+		}
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				Timeout                      int
+				ReservedConcurrentExecutions int
+				Environment                  struct{ Variables map[string]any }
+				Events                       map[string]schedule
+			}
+		}
+	}
+	// Through JSON, whose field names match case-insensitively; short-form intrinsics
+	// (!Sub "…", !GetAtt …) come through as their plain values.
+	var raw any
+	if err := yaml.Unmarshal(must(os.ReadFile("../template.yaml")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(must(json.Marshal(raw)), &tpl); err != nil {
+		t.Fatal(err)
+	}
+	for id, c := range map[string]struct {
+		dir, rate string
+		period    time.Duration
+	}{
+		"ExpiryCheckFunction": {"expiry-check", "rate(1 hour)", time.Hour},
+		"RemindersFunction":   {"reminders", "rate(15 minutes)", 15 * time.Minute},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			fn, ok := tpl.Resources[id]
+			if !ok || fn.Type != "AWS::Serverless::Function" || len(fn.Properties.Events) != 1 {
+				t.Fatalf("%s: not a function with one event: %+v", id, fn)
+			}
+			if timeout := time.Duration(fn.Properties.Timeout) * time.Second; timeout <= 0 || timeout >= digest.StaleClaim || timeout >= c.period {
+				t.Errorf("Timeout %v: a run must end before the next one and before digest.StaleClaim (%v)", timeout, digest.StaleClaim)
+			}
+			if id == "ExpiryCheckFunction" && fn.Properties.ReservedConcurrentExecutions != 1 {
+				t.Errorf("ReservedConcurrentExecutions %d: two expiry checks at once would spend shared refresh tokens twice",
+					fn.Properties.ReservedConcurrentExecutions)
+			}
+			if id == "RemindersFunction" && fn.Properties.Environment.Variables["PUBLIC_URL"] == nil {
+				t.Error("reminders refuses to start without PUBLIC_URL")
+			}
+			for _, ev := range fn.Properties.Events {
+				p := ev.Properties
+				if ev.Type != "ScheduleV2" || p.ScheduleExpression != c.rate || p.DeadLetterConfig.Arn == nil ||
+					time.Duration(p.RetryPolicy.MaximumEventAgeInSeconds)*time.Second > c.period {
+					t.Errorf("schedule: %+v", ev)
+				}
+				sample := must(os.ReadFile("../events/" + c.dir + "/scheduled.json"))
+				var want struct {
+					ID, Time  string
+					Resources []string
+					Detail    struct{ Attempt string }
+				}
+				if err := json.Unmarshal(sample, &want); err != nil || len(want.Resources) != 1 {
+					t.Fatalf("events/%s/scheduled.json: %v", c.dir, err)
+				}
+				name := strings.NewReplacer("${Stage}", "prod").Replace(p.Name)
+				if arn := "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/" + name; want.Resources[0] != arn {
+					t.Errorf("the sample names schedule %s, the template %s", want.Resources[0], arn)
+				}
+				input := strings.NewReplacer("${AWS::AccountId}", "123456789012", "${AWS::Region}", "eu-west-1",
+					"<aws.scheduler.execution-id>", want.ID, "<aws.scheduler.scheduled-time>", want.Time,
+					"<aws.scheduler.schedule-arn>", want.Resources[0], "<aws.scheduler.attempt-number>", want.Detail.Attempt).Replace(p.Input)
+				var got, sampled any
+				if err := json.Unmarshal([]byte(input), &got); err != nil {
+					t.Fatalf("the template's Input is not JSON once filled in: %v\n%s", err, input)
+				}
+				_ = json.Unmarshal(sample, &sampled)
+				if !reflect.DeepEqual(got, sampled) {
+					t.Errorf("events/%s/scheduled.json is not what the schedule sends:\n%s\nvs the template's\n%s", c.dir, sample, input)
+				}
+			}
+		})
 	}
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the sample API Gateway (HTTP API, payload 2.0) events in events/.
+"""Writes the sample events in events/: API Gateway (HTTP API, payload 2.0) requests
+for connect and admin-api, and EventBridge Scheduler runs for expiry-check and reminders.
 
 The events serve `sam local invoke -e` and the Go tests in functions/ (which drive
 every function binary through the Lambda Runtime API with every file). Run it after
-changing a route: python3 scripts/events.py. Values that the tests depend on
-(the link token, the CSRF token derived from the test master secret) are fixed here.
+changing a route or a schedule: python3 scripts/events.py. Values that the tests
+depend on (the link token, the CSRF token derived from the test master secret) are
+fixed here.
 """
 import base64
 import json
@@ -108,6 +110,29 @@ MALFORMED = {"version": "2.0", "routeKey": "$default", "rawPath": "/me", "reques
              "isBase64Encoded": True, "body": "%%%"}
 
 
+def scheduled(function, time="2026-11-23T09:00:00Z", execution_id="d32c5kddcf5bb8c3", attempt="1"):
+    """What a ScheduleV2 event of template.yaml delivers: its Input, an EventBridge
+    "Scheduled Event" filled in from Scheduler's context attributes (execution ID,
+    scheduled time, schedule ARN, attempt number)."""
+    return {"version": "0", "id": execution_id, "detail-type": "Scheduled Event", "source": "aws.scheduler",
+            "account": "123456789012", "time": time, "region": "eu-west-1",
+            "resources": [f"arn:aws:scheduler:eu-west-1:123456789012:schedule/default/relink-prod-{function}"],
+            "detail": {"attempt": attempt}}
+
+
+SCHEDULED = {
+    "expiry-check": scheduled("expiry-check"),
+    "reminders": scheduled("reminders", time="2026-11-23T09:15:00Z", execution_id="7be1a94f0c2d3e58"),
+}
+
+# The scheduled functions ignore their event: any JSON starts a run, so these, which
+# are no Scheduled Event at all, must run like scheduled.json does.
+MALFORMED_SCHEDULED = {
+    "expiry-check": "rate(1 hour)",  # a JSON string
+    "reminders": [{"detail-type": 15, "time": None}],  # a JSON array
+}
+
+
 def write(folder, events):
     os.makedirs(os.path.join(ROOT, folder), exist_ok=True)
     for name, e in events.items():
@@ -119,3 +144,5 @@ def write(folder, events):
 if __name__ == "__main__":
     write("connect", dict(CONNECT, **{"malformed-event.json": MALFORMED}))
     write("admin-api", dict(ADMIN, **{"malformed-event.json": MALFORMED}))
+    for fn in ("expiry-check", "reminders"):
+        write(fn, {"scheduled.json": SCHEDULED[fn], "malformed-event.json": MALFORMED_SCHEDULED[fn]})

@@ -77,7 +77,7 @@ func main() {
 	owners := portal.New(portal.Deps{
 		Store: st, Registry: registry, Credentials: creds, Identifiers: connect.DefaultIdentifiers(channelHTTP, creds),
 		Vault: v, Mail: sender, Clock: clk, IDs: ids, Random: rand.Reader, HTTP: channelHTTP, BaseURL: cfg.PublicURL,
-		CodePepper: keys.CodePepper, Logger: logger,
+		CodePepper: keys.CodePepper, UnsubscribeKey: keys.Unsubscribe, Logger: logger,
 	})
 	svc := &admin.Service{Store: st, Registry: registry, Links: owners.Links, Connect: owners.Connect, Mail: sender,
 		Clock: clk, IDs: ids, Random: rand.Reader, Logger: logger,

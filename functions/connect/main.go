@@ -74,7 +74,7 @@ func main() {
 	svc := portal.New(portal.Deps{
 		Store: st, Registry: registry, Credentials: creds, Identifiers: connect.DefaultIdentifiers(channelHTTP, creds),
 		Vault: vault.New(secrets.NewKeyRingSource(sm, cfg.TokenKeysSecret)), Mail: sender, Clock: clk,
-		IDs: ident.NewULID(clk.Now), Random: rand.Reader, HTTP: channelHTTP, BaseURL: cfg.PublicURL, CodePepper: keys.CodePepper, Logger: logger,
+		IDs: ident.NewULID(clk.Now), Random: rand.Reader, HTTP: channelHTTP, BaseURL: cfg.PublicURL, CodePepper: keys.CodePepper, UnsubscribeKey: keys.Unsubscribe, Logger: logger,
 	})
 	handler := portal.NewHandler(svc, portal.Signer{Key: keys.Session})
 	lambda.Start((&apigw.Adapter{Handler: handler, Logger: logger}).Serve)

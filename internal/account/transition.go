@@ -361,10 +361,12 @@ func Schedule(a Account, now time.Time) time.Time {
 		last = now
 	}
 	due := last.Add(ProbeInterval)
+	renew := refreshAt(a)
 	if a.TransientFailures > 0 {
-		due = now.Add(Backoff(a.TransientFailures))
+		// The back-off holds even for a token due renewal: renewing is a call too.
+		due, renew = now.Add(Backoff(a.TransientFailures)), time.Time{}
 	}
-	for _, t := range []time.Time{a.HardExpiry(), refreshAt(a)} {
+	for _, t := range []time.Time{a.HardExpiry(), renew} {
 		if !t.IsZero() && t.Before(due) {
 			due = t
 		}
@@ -411,12 +413,19 @@ func remindAt(before, after Account, at time.Time) time.Time {
 }
 
 // refreshAt is when a refreshable access token should be renewed: an hour before it
-// lapses, so one missed hourly run does not cost the token.
+// lapses, so one missed hourly run does not cost the token — but not before half its
+// life since the last check, or an hour-long token would be renewed on every run.
 func refreshAt(a Account) time.Time {
 	if !a.Refreshable || a.TokenExpiresAt.IsZero() {
 		return time.Time{}
 	}
-	return a.TokenExpiresAt.Add(-time.Hour)
+	at := a.TokenExpiresAt.Add(-time.Hour)
+	if !a.LastProbeAt.IsZero() && a.TokenExpiresAt.After(a.LastProbeAt) {
+		if half := a.LastProbeAt.Add(a.TokenExpiresAt.Sub(a.LastProbeAt) / 2); half.After(at) {
+			at = half
+		}
+	}
+	return at
 }
 
 // Reminded is the quiet change the reminders function makes after looking at an

@@ -6,11 +6,10 @@ import (
 
 	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/auth"
-	"github.com/relinkhq/relink/internal/channel"
+	"github.com/relinkhq/relink/internal/digest"
 	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/mail"
 	"github.com/relinkhq/relink/internal/relink"
-	"github.com/relinkhq/relink/internal/workspace"
 )
 
 // carryOut performs what a change asks for beyond the store. The change has landed;
@@ -110,7 +109,7 @@ func (s *Service) Remind(ctx context.Context, p auth.Principal, id string) (Remi
 		return RemindResult{}, err
 	}
 	now := s.Clock.Now()
-	item, ok := s.digestItem(a, now, ws.Settings)
+	kind, ok := digest.KindNow(a, now, ws.Settings.WarningWindow)
 	if !ok {
 		return RemindResult{}, relink.Errorf(relink.EILLEGAL, "%q is connected and not expiring: there is nothing to remind its owner of.", a.DisplayName)
 	}
@@ -130,6 +129,7 @@ func (s *Service) Remind(ctx context.Context, p auth.Principal, id string) (Remi
 	if err != nil {
 		return RemindResult{}, err
 	}
+	item := digest.Item(s.Registry, a, kind, nameOr(owner.Name, owner.Email))
 	m, err := mail.Compose("digest", mail.DigestLetter{Name: owner.Name, Workspace: ws.Name, Items: []mail.DigestItem{item},
 		URL: url, LinkExpiresAt: link.ExpiresAt, FromAdmin: nameOr(p.Name, p.UserID)}, []string{owner.Email}, nil)
 	if err != nil {
@@ -139,54 +139,4 @@ func (s *Service) Remind(ctx context.Context, p auth.Principal, id string) (Remi
 		return RemindResult{}, relink.Wrap(err, relink.EUNAVAILABLE, "The reminder could not be emailed just now. Try again in a minute.")
 	}
 	return RemindResult{SentTo: owner.Email}, nil
-}
-
-// digestItem describes an account that needs its owner, false when it does not.
-func (s *Service) digestItem(a account.Account, now time.Time, settings workspace.Settings) (mail.DigestItem, bool) {
-	v := s.view(a, now, settings.WarningWindow)
-	it := mail.DigestItem{Account: a.DisplayName, Channel: v.ChannelName, Why: v.ReasonText}
-	switch {
-	case a.State == account.StateDisconnected && a.Reason == account.ReasonExpired:
-		it.Kind = "expired"
-	case a.State == account.StateDisconnected:
-		it.Kind = "disconnected"
-	case a.State == account.StateActionRequired:
-		it.Kind = "action_required"
-	case a.State == account.StatePending:
-		it.Kind, it.Why = "disconnected", "The account was added but never connected."
-	case v.Expiring:
-		it.Kind, it.Deadline = "expiring", a.HardExpiry()
-		it.Why = "The connection ends on " + a.HardExpiry().UTC().Format("2 January 2006") + " unless it is reconnected before then."
-	default:
-		return it, false
-	}
-	for _, m := range v.Missing {
-		it.Missing = append(it.Missing, m.Label+" ("+m.Name+")")
-	}
-	it.Breaks = words(v.Breaks)
-	return it, true
-}
-
-var capabilityWords = map[account.Capability]string{
-	account.CapPublish: "publishing", account.CapEngage: "engagement", account.CapReport: "reporting", account.CapAds: "ads",
-}
-
-func words(cs []account.Capability) string {
-	var w []string
-	for _, c := range channel.Capabilities {
-		if contains(cs, c) {
-			w = append(w, capabilityWords[c])
-		}
-	}
-	switch len(w) {
-	case 0:
-		return ""
-	case 1:
-		return w[0]
-	}
-	out := w[0]
-	for i := 1; i < len(w)-1; i++ {
-		out += ", " + w[i]
-	}
-	return out + " and " + w[len(w)-1]
 }

@@ -117,7 +117,7 @@ func newEnv(t *testing.T, open func(*testing.T, clock.Clock) store.Store) *env {
 	e.portal = portal.New(portal.Deps{Store: e.store, Registry: reg, Credentials: creds{},
 		Identifiers: map[string]connect.Identifier{channel.SandboxID: connect.SandboxIdentifier{HTTP: e.srv.Client()}},
 		Vault:       v, Mail: e.mailbox, Clock: clk, IDs: ids, Random: rand.Reader, HTTP: e.srv.Client(), BaseURL: e.srv.URL,
-		CodePepper: bytes.Repeat([]byte("p"), 32), Logger: logger})
+		CodePepper: bytes.Repeat([]byte("p"), 32), UnsubscribeKey: bytes.Repeat([]byte("u"), 32), Logger: logger})
 	e.svc = &admin.Service{Store: e.store, Registry: reg, Links: e.portal.Links, Connect: e.portal.Connect, Mail: e.mailbox,
 		Clock: clk, IDs: ids, Random: rand.Reader, Logger: logger,
 		Checker: admin.ProbeChecker{Store: e.store, Vault: v, Registry: reg,

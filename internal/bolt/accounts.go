@@ -15,8 +15,27 @@ import (
 	"github.com/relinkhq/relink/internal/store"
 )
 
-// dueHead is the fixed part of a due key: shard (2 bytes) and due time (8 bytes).
-const dueHead = 2 + 8
+// indexHead is the fixed part of a key of the due and remind indexes: shard (2 bytes)
+// and time (8 bytes, epoch milliseconds).
+const indexHead = 2 + 8
+
+// timeIndex is one of the sparse, sharded time indexes (due, remind): its bucket, the
+// account's time it keeps (zero: no entry), and how its listings' cursors are bound.
+type timeIndex struct {
+	bucket string
+	name   string // for errors
+	at     func(account.Account) time.Time
+	scope  func(shard int, now time.Time) string
+}
+
+var (
+	dueIndex = timeIndex{bucket: bDue, name: "due",
+		at: func(a account.Account) time.Time { return a.DueAt }, scope: store.DueScope}
+	remindIndex = timeIndex{bucket: bRemind, name: "remind",
+		at: func(a account.Account) time.Time { return a.RemindAt }, scope: store.RemindScope}
+	// timeIndexes are the indexes every account write keeps in step.
+	timeIndexes = []timeIndex{dueIndex, remindIndex}
+)
 
 func (s *Store) CreateAccount(ctx context.Context, c account.Change) error {
 	a := normalizeAccount(c.After)
@@ -107,17 +126,9 @@ func (s *Store) write(tx *bbolt.Tx, old, cur account.Account, ev *account.Event,
 			return fmt.Errorf("index owner: %w", err)
 		}
 	}
-	if oldDue, curDue := s.dueKey(cur.WorkspaceID, cur.ID, old.DueAt), s.dueKey(cur.WorkspaceID, cur.ID, cur.DueAt); !bytes.Equal(oldDue, curDue) {
-		due := tx.Bucket([]byte(bDue))
-		if oldDue != nil {
-			if err := del(due, oldDue); err != nil {
-				return err
-			}
-		}
-		if curDue != nil {
-			if err := due.Put(curDue, nil); err != nil {
-				return fmt.Errorf("index due time: %w", err)
-			}
+	for _, ix := range timeIndexes {
+		if err := s.moveEntry(tx, ix, cur.WorkspaceID, cur.ID, ix.at(old), ix.at(cur)); err != nil {
+			return err
 		}
 	}
 	if err := put(tx.Bucket([]byte(bAccounts)), key(cur.WorkspaceID, cur.ID), cur); err != nil {
@@ -161,12 +172,34 @@ func liveAccount(tx *bbolt.Tx, workspaceID, id string, now time.Time) (account.A
 	return a, nil
 }
 
-// dueKey is the due-index key of an account due at t; nil when it is not scheduled.
-func (s *Store) dueKey(workspaceID, id string, t time.Time) []byte {
+// moveEntry moves an account's entry in ix from time old to time cur; a zero time has
+// no entry, which keeps the index sparse.
+func (s *Store) moveEntry(tx *bbolt.Tx, ix timeIndex, workspaceID, id string, old, cur time.Time) error {
+	oldKey, curKey := s.indexKey(workspaceID, id, old), s.indexKey(workspaceID, id, cur)
+	if bytes.Equal(oldKey, curKey) {
+		return nil
+	}
+	b := tx.Bucket([]byte(ix.bucket))
+	if oldKey != nil {
+		if err := del(b, oldKey); err != nil {
+			return err
+		}
+	}
+	if curKey != nil {
+		if err := b.Put(curKey, nil); err != nil {
+			return fmt.Errorf("index %s time: %w", ix.name, err)
+		}
+	}
+	return nil
+}
+
+// indexKey is the key of an account at time t in a time index (the same in both: the
+// account's shard, t, the account); nil for the zero time.
+func (s *Store) indexKey(workspaceID, id string, t time.Time) []byte {
 	if t.IsZero() {
 		return nil
 	}
-	k := make([]byte, dueHead, dueHead+len(workspaceID)+len(sep)+len(id))
+	k := make([]byte, indexHead, indexHead+len(workspaceID)+len(sep)+len(id))
 	binary.BigEndian.PutUint16(k, uint16(store.DueShard(workspaceID, id, s.shards)))
 	binary.BigEndian.PutUint64(k[2:], uint64(max(t.UnixMilli(), 0)))
 	return append(k, key(workspaceID, id)...)
@@ -269,6 +302,16 @@ func hasPrefix(prefix []byte) func([]byte) bool {
 }
 
 func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
+	return s.indexPage(ctx, dueIndex, shard, now, p)
+}
+
+func (s *Store) RemindersDue(ctx context.Context, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
+	return s.indexPage(ctx, remindIndex, shard, now, p)
+}
+
+// indexPage pages through one shard of ix up to now, earliest first. The cursor is the
+// index key of the last account listed, sealed to the index, shard and now.
+func (s *Store) indexPage(ctx context.Context, ix timeIndex, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
 	limit, err := store.CheckPage(p)
 	if err != nil {
 		return store.AccountPage{}, err
@@ -278,19 +321,19 @@ func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time, p sto
 	}
 	prefix := binary.BigEndian.AppendUint16(nil, uint16(shard))
 	from := prefix
-	scope := store.DueScope(shard, now)
+	scope := ix.scope(shard, now)
 	if p.Cursor != "" {
 		if from, err = s.cursors.Open(scope, p.Cursor); err != nil {
 			return store.AccountPage{}, err
 		}
-		if len(from) <= dueHead || !bytes.HasPrefix(from, prefix) {
+		if len(from) <= indexHead || !bytes.HasPrefix(from, prefix) {
 			return store.AccountPage{}, relink.Errorf(relink.EINVALID, "The page cursor is not valid for this listing.")
 		}
 	}
-	// The index keeps milliseconds; the account's own DueAt settles the sub-millisecond rest.
+	// The index keeps milliseconds; the account's own time settles the sub-millisecond rest.
 	nowMilli := uint64(max(now.UnixMilli(), 0))
 	within := func(k []byte) bool {
-		return len(k) > dueHead && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[2:dueHead]) <= nowMilli
+		return len(k) > indexHead && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[2:indexHead]) <= nowMilli
 	}
 	clockNow := s.clock.Now() // gone-ness follows the store's clock, not the caller's now
 
@@ -298,13 +341,14 @@ func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time, p sto
 	var more bool
 	err = s.view(ctx, func(tx *bbolt.Tx) (err error) {
 		accounts := tx.Bucket([]byte(bAccounts))
-		page, more, err = scan(tx.Bucket([]byte(bDue)), from, p.Cursor != "", within, limit,
+		page, more, err = scan(tx.Bucket([]byte(ix.bucket)), from, p.Cursor != "", within, limit,
 			func(k, _ []byte) (account.Account, bool, error) {
-				a, err := get[account.Account](accounts, k[dueHead:], "account")
+				a, err := get[account.Account](accounts, k[indexHead:], "account")
 				if relink.ErrorCode(err) == relink.ENOTFOUND {
 					return a, false, nil
 				}
-				return a, err == nil && !a.Gone(clockNow) && !a.DueAt.IsZero() && !a.DueAt.After(now), err
+				at := ix.at(a)
+				return a, err == nil && !a.Gone(clockNow) && !at.IsZero() && !at.After(now), err
 			})
 		return err
 	})
@@ -314,7 +358,7 @@ func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time, p sto
 	out := store.AccountPage{Accounts: page}
 	if more {
 		last := page[len(page)-1]
-		out.Next = s.cursors.Seal(scope, s.dueKey(last.WorkspaceID, last.ID, last.DueAt))
+		out.Next = s.cursors.Seal(scope, s.indexKey(last.WorkspaceID, last.ID, ix.at(last)))
 	}
 	return out, nil
 }

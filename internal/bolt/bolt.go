@@ -18,6 +18,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/store"
@@ -36,6 +37,7 @@ const (
 	bExternal   = "external"   // ws|channel|external ID → account ID
 	bOwners     = "owners"     // ws|owner|id → ""
 	bDue        = "due"        // shard(2) | due millis(8) | ws|id → ""
+	bRemind     = "remind"     // shard(2) | remind millis(8) | ws|id → "" (the due layout, for RemindAt)
 	bEvents     = "events"     // ws|account|version(8) → Event
 	bTokens     = "tokens"     // ws|account → sealed tokens (raw bytes)
 	bLinks      = "links"      // link hash → Link
@@ -43,6 +45,8 @@ const (
 	bConsents   = "consents"   // state hash → consent.State
 	bCodes      = "codes"      // flow ID → Code
 	bLimits     = "limits"     // window end(8) | window length(8) | key → count(8): see limits.go
+	bSends      = "sends"      // send key → store.Send: see sends.go
+	bRuns       = "runs"       // function name → store.Run
 
 	// bEmailsV1 is the address index before UsersByEmail (ws|email → user ID). Open
 	// moves a file's entries to bAddresses and drops it.
@@ -71,7 +75,7 @@ func Open(path string, cfg store.Config) (*Store, error) {
 		return nil, fmt.Errorf("bolt: %w", err)
 	}
 	if cfg.Shards > math.MaxUint16+1 {
-		return nil, fmt.Errorf("bolt: %d due shards do not fit the index (at most %d)", cfg.Shards, math.MaxUint16+1)
+		return nil, fmt.Errorf("bolt: %d shards do not fit the due and remind indexes (at most %d)", cfg.Shards, math.MaxUint16+1)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("bolt: create directory of %s: %w", path, err)
@@ -83,20 +87,46 @@ func Open(path string, cfg store.Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	s := &Store{db: db, clock: cfg.Clock, cursors: cursors, shards: cfg.Shards}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range []string{bWorkspaces, bUsers, bAddresses, bGroups, bAccounts, bExternal, bOwners, bDue, bEvents,
-			bTokens, bLinks, bLinkRefs, bConsents, bCodes, bLimits} {
+		newRemind := tx.Bucket([]byte(bRemind)) == nil
+		for _, name := range []string{bWorkspaces, bUsers, bAddresses, bGroups, bAccounts, bExternal, bOwners, bDue, bRemind,
+			bEvents, bTokens, bLinks, bLinkRefs, bConsents, bCodes, bLimits, bSends, bRuns} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return migrateEmails(tx)
+		if err := migrateEmails(tx); err != nil {
+			return err
+		}
+		if newRemind {
+			return s.indexReminders(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
-	return &Store{db: db, clock: cfg.Clock, cursors: cursors, shards: cfg.Shards}, nil
+	return s, nil
+}
+
+// indexReminders fills a new remind index from the accounts: files written before the
+// index existed (make run's .relink) already hold accounts with a RemindAt.
+func (s *Store) indexReminders(tx *bbolt.Tx) error {
+	remind := tx.Bucket([]byte(bRemind))
+	return tx.Bucket([]byte(bAccounts)).ForEach(func(k, v []byte) error {
+		var a account.Account
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("decode account %q: %w", k, err)
+		}
+		if k := s.indexKey(a.WorkspaceID, a.ID, a.RemindAt); k != nil {
+			if err := remind.Put(k, nil); err != nil {
+				return fmt.Errorf("index remind time of %q: %w", k, err)
+			}
+		}
+		return nil
+	})
 }
 
 // migrateEmails moves the entries of the old address index (ws|email) to bAddresses

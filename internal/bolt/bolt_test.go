@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/store"
 	"github.com/relinkhq/relink/internal/store/storetest"
@@ -283,5 +285,76 @@ func TestOldWorkspaceSettingsGetDefaults(t *testing.T) {
 	}
 	if err := w.Validate(); err != nil {
 		t.Errorf("old workspace does not validate: %v", err)
+	}
+}
+
+// TestOpenIndexesRemindersOfOldFiles: a file from before the remind index holds
+// accounts with a RemindAt but no index; Open builds the index from them, once.
+func TestOpenIndexesRemindersOfOldFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relink.db")
+	ctx := context.Background()
+	c := clock.NewManual(storetest.T0)
+	cfg := store.Config{Clock: c, CursorKey: storetest.CursorKey, Shards: 4}
+	s := openTemp(t, path, cfg)
+	actor := account.Actor{ID: "u1", Role: workspace.RolePrimaryAdmin}
+	var reminded []string
+	for i := range 12 {
+		spec := account.Spec{WorkspaceID: "ws1", ID: fmt.Sprintf("a%02d", i), Channel: "x", ExternalID: fmt.Sprintf("e%02d", i),
+			DisplayName: "A", OwnerID: "u1", Kind: account.KindCompany, Grant: &account.Grant{}}
+		if i%3 != 0 { // a known expiry: the reminders look at it
+			spec.Grant.TokenExpiresAt = storetest.T0.Add(30 * 24 * time.Hour)
+			reminded = append(reminded, spec.ID)
+		}
+		ch, err := account.New(spec, account.Command{Actor: actor, At: storetest.T0, EventID: "e-" + spec.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccount(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remindersDue := func(s *Store) []string {
+		t.Helper()
+		var ids []string
+		for shard := range s.Shards() {
+			p, err := s.RemindersDue(ctx, shard, storetest.T0, store.Page{Limit: store.MaxLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range p.Accounts {
+				ids = append(ids, a.ID)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if got := remindersDue(s); !slices.Equal(got, reminded) {
+		t.Fatalf("reminders due = %v, want %v", got, reminded)
+	}
+	// Drop the index, as a file written before it existed lacks it.
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte(bRemind)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTemp(t, path, cfg)
+	if got := remindersDue(s); !slices.Equal(got, reminded) {
+		t.Fatalf("reminders due after reopening an old file = %v, want %v", got, reminded)
+	}
+	// An existing index is kept as it is: entries moved since are not rebuilt.
+	a, err := s.GetAccount(ctx, "ws1", reminded[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, account.Reminded(a, time.Time{}, storetest.T0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTemp(t, path, cfg)
+	if got := remindersDue(s); !slices.Equal(got, reminded[1:]) {
+		t.Fatalf("reminders due after a move and reopening = %v, want %v", got, reminded[1:])
 	}
 }

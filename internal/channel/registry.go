@@ -71,7 +71,7 @@ func classifySandbox(status int, body []byte) Classification {
 		Reason      string `json:"reason"`
 	}
 	if transientStatus(status) && status != 0 || json.Unmarshal(body, &e) != nil || e.Error == "" {
-		return byStatus(status)
+		return withError(byStatus(status), status, e.Error, e.Reason, e.Description)
 	}
 	var c Classification
 	switch {

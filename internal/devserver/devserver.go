@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/bolt"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/demo"
@@ -32,6 +33,7 @@ type Config struct {
 	DataDir string    // where the store file and local keys live; default .relink
 	Out     io.Writer // where the start banner goes; default stdout
 	Logger  *slog.Logger
+	Tick    time.Duration // how often the scheduled functions run; default 30s
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +45,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Out == nil {
 		c.Out = os.Stdout
+	}
+	if c.Tick <= 0 {
+		c.Tick = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -81,6 +86,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("seed demo workspace: %w", err)
 	}
 
+	if seeded {
+		if err := demoTokens(ctx, st, vault.New(fixedRing{ring})); err != nil {
+			return fmt.Errorf("seed demo tokens: %w", err)
+		}
+	}
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -117,13 +128,16 @@ func Run(ctx context.Context, cfg Config) error {
 		"  owner link (Olivia Owner): %s\n"+
 		"  admin API: %s/v1 (OpenAPI at %s/v1/openapi.yaml)\n"+
 		"  admin token (Pat Primary, 30 days):\n    export RELINK_TOKEN=%s\n"+
-		"  dev mailbox: %s/dev/mail\n"+
+		"  dev mailbox: %s/dev/mail · clock and scheduled runs: %s/dev/clock\n"+
 		"  sandbox channel controls: %s/sandbox/controls\n"+
 		"  stop with Ctrl-C; `rm -r %s` starts afresh\n\n",
-		base, demo.WorkspaceID, state, cfg.DataDir, ownerLink, base, base, adminToken, base, base, cfg.DataDir)
+		base, demo.WorkspaceID, state, cfg.DataDir, ownerLink, base, base, adminToken, base, base, base, cfg.DataDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	defer stopSched()
+	go app.scheduler.every(schedCtx, cfg.Tick)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -135,6 +149,40 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// demoTokens gives every connected demo account placeholder tokens, sealed as real
+// ones are. No channel accepts them: once the clock makes an account due, its check
+// finds it dead (or its channel unreachable), as it would any lost grant.
+func demoTokens(ctx context.Context, st store.Store, v *vault.Vault) error {
+	page := store.Page{Limit: store.MaxLimit}
+	for {
+		got, err := st.ListAccounts(ctx, demo.WorkspaceID, account.Filter{}, page)
+		if err != nil {
+			return err
+		}
+		for _, a := range got.Accounts {
+			if a.State == account.StatePending {
+				continue
+			}
+			t := vault.Tokens{Access: vault.Secret("demo-access-" + a.ID), AccessExpiresAt: a.TokenExpiresAt, Scopes: a.Scopes,
+				TokenType: "Bearer", IssuedAt: a.CreatedAt}
+			if a.Refreshable {
+				t.Refresh, t.RefreshExpiresAt = vault.Secret("demo-refresh-"+a.ID), a.RefreshExpiresAt
+			}
+			sealed, err := v.SealTokens(ctx, t, vault.AccountBinding(a.WorkspaceID, a.ID))
+			if err != nil {
+				return err
+			}
+			if err := st.PutTokens(ctx, a.WorkspaceID, a.ID, sealed); err != nil {
+				return err
+			}
+		}
+		if got.Next == "" {
+			return nil
+		}
+		page.Cursor = got.Next
+	}
 }
 
 // localKeyRing reads the local token key ring, creating one on first use.

@@ -15,9 +15,11 @@ import (
 	"github.com/relinkhq/relink/internal/api"
 	"github.com/relinkhq/relink/internal/auth"
 	"github.com/relinkhq/relink/internal/channel"
+	"github.com/relinkhq/relink/internal/checkup"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/connect"
 	"github.com/relinkhq/relink/internal/demo"
+	"github.com/relinkhq/relink/internal/digest"
 	"github.com/relinkhq/relink/internal/ident"
 	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/mailbox"
@@ -52,7 +54,7 @@ type handler struct {
 // appConfig is what the local app is built from.
 type appConfig struct {
 	Store   store.Store
-	Clock   clock.Clock
+	Clock   *clock.Offset
 	IDs     ident.Generator
 	Keys    secrets.AppKeys
 	Ring    vault.KeyRing
@@ -67,6 +69,8 @@ type app struct {
 	mailbox *mailbox.Mailbox
 	sandbox *sandbox.Server
 	issuer  auth.Issuer
+	// scheduler runs the expiry check and reminders on the local clock.
+	scheduler *scheduler
 }
 
 // apiToken is a dev bearer token for a person of the demo workspace.
@@ -95,7 +99,7 @@ func build(cfg appConfig) (*app, error) {
 	svc := portal.New(portal.Deps{
 		Store: cfg.Store, Registry: registry, Credentials: creds, Identifiers: connect.DefaultIdentifiers(channelHTTP, creds),
 		Vault: vault.New(fixedRing{cfg.Ring}), Mail: box, Clock: cfg.Clock, IDs: cfg.IDs, Random: rand.Reader, HTTP: channelHTTP,
-		BaseURL: cfg.BaseURL, CodePepper: cfg.Keys.CodePepper, Logger: cfg.Logger,
+		BaseURL: cfg.BaseURL, CodePepper: cfg.Keys.CodePepper, UnsubscribeKey: cfg.Keys.Unsubscribe, Logger: cfg.Logger,
 	})
 	owner := portal.NewHandler(svc, portal.Signer{Key: cfg.Keys.Session})
 	// The admin API behind dev tokens, as API Gateway's JWT authorizer puts it in AWS.
@@ -105,6 +109,13 @@ func build(cfg appConfig) (*app, error) {
 		Checker: admin.ProbeChecker{Store: cfg.Store, Vault: vault.New(fixedRing{cfg.Ring}), Registry: registry,
 			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: cfg.Clock}}}
 	adminAPI := issuer.Middleware(api.NewHandler(adminSvc, cfg.Logger))
+	// The two scheduled functions, on the local clock.
+	sched := &scheduler{clock: cfg.Clock, logger: cfg.Logger,
+		checks: &checkup.Service{Store: cfg.Store, Registry: registry, Vault: vault.New(fixedRing{cfg.Ring}),
+			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: cfg.Clock}, Clock: cfg.Clock, IDs: cfg.IDs,
+			Logger: cfg.Logger, Margin: time.Second},
+		reminders: &digest.Service{Store: cfg.Store, Registry: registry, Links: svc.Links, Unsubscribe: svc.Unsubscribe,
+			Mail: box, Clock: cfg.Clock, IDs: cfg.IDs, Logger: cfg.Logger, Margin: time.Second}}
 
 	h := &handler{store: cfg.Store, clock: cfg.Clock, logger: cfg.Logger, mailbox: box}
 	mux := http.NewServeMux()
@@ -112,6 +123,8 @@ func build(cfg appConfig) (*app, error) {
 	mux.HandleFunc("GET /dev/accounts/{id}", h.account)
 	mux.HandleFunc("GET /dev/mail", h.mail)
 	mux.HandleFunc("GET /dev/mail/{id}/html", h.mailHTML)
+	mux.HandleFunc("GET /dev/clock", sched.page(h))
+	mux.Handle("POST /dev/clock", http.NewCrossOriginProtection().Handler(sched.move(h)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /static/", http.FileServerFS(assets))
 	for _, route := range portal.Routes {
@@ -124,7 +137,7 @@ func build(cfg appConfig) (*app, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no page at %s.", r.URL.Path))
 	})
-	return &app{handler: secure(mux), portal: svc, mailbox: box, sandbox: sb, issuer: issuer}, nil
+	return &app{handler: secure(mux), portal: svc, mailbox: box, sandbox: sb, issuer: issuer, scheduler: sched}, nil
 }
 
 // ownerLink rotates the person's personal connect link and returns it, so every start

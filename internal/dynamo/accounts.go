@@ -209,29 +209,58 @@ func (s *Store) listFilter(f account.Filter) expression.ConditionBuilder {
 	return cond
 }
 
+// timeIndex is one of the sparse, sharded time indexes (due, remind): the GSI, its
+// key attributes, the account's time it keeps, and how its listings' cursors are bound.
+type timeIndex struct {
+	name      string
+	shardAttr string
+	atAttr    string
+	shardKey  func(shard int) string
+	at        func(account.Account) time.Time
+	scope     func(shard int, now time.Time) string
+}
+
+var (
+	dueIndex = timeIndex{name: DueIndex, shardAttr: AttrDueShard, atAttr: AttrDueAt, shardKey: dueShard,
+		at: func(a account.Account) time.Time { return a.DueAt }, scope: store.DueScope}
+	remindIndex = timeIndex{name: RemindIndex, shardAttr: AttrRemindShard, atAttr: AttrRemindAt, shardKey: remindShard,
+		at: func(a account.Account) time.Time { return a.RemindAt }, scope: store.RemindScope}
+)
+
 // DueAccounts reads one shard of the sparse due index up to now, earliest first.
 func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
+	return s.indexPage(ctx, dueIndex, shard, now, p)
+}
+
+// RemindersDue reads one shard of the sparse remind index up to now, earliest first.
+func (s *Store) RemindersDue(ctx context.Context, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
+	return s.indexPage(ctx, remindIndex, shard, now, p)
+}
+
+// indexPage queries one shard of ix for times up to now. Every item the query reads is
+// an answer (the index is sparse), bar accounts gone before TTL removed them.
+func (s *Store) indexPage(ctx context.Context, ix timeIndex, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
 	if shard < 0 || shard >= s.shards {
-		return store.AccountPage{}, relink.Errorf(relink.EINVALID, "Due-index shard must be between 0 and %d.", s.shards-1)
+		return store.AccountPage{}, relink.Errorf(relink.EINVALID, "Shard must be between 0 and %d.", s.shards-1)
 	}
 	limit, err := store.CheckPage(p)
 	if err != nil {
 		return store.AccountPage{}, err
 	}
-	scope := store.DueScope(shard, now)
-	in := &dynamodb.QueryInput{IndexName: aws.String(DueIndex), Limit: aws.Int32(int32(limit + 1))}
+	scope := ix.scope(shard, now)
+	in := &dynamodb.QueryInput{IndexName: aws.String(ix.name), Limit: aws.Int32(int32(limit + 1))}
 	if p.Cursor != "" {
 		pos, err := s.cursors.Open(scope, p.Cursor)
 		if err != nil {
 			return store.AccountPage{}, err
 		}
-		if in.ExclusiveStartKey, err = dueStartKey(shard, pos); err != nil {
+		if in.ExclusiveStartKey, err = ix.startKey(shard, pos); err != nil {
 			return store.AccountPage{}, err
 		}
 	}
 	ex, err := expression.NewBuilder().WithKeyCondition(
-		expression.Key(AttrDueShard).Equal(expression.Value(dueShard(shard))).
-			And(expression.Key(AttrDueAt).LessThanEqual(expression.Value(now.UnixMilli())))).Build()
+		expression.Key(ix.shardAttr).Equal(expression.Value(ix.shardKey(shard))).
+			And(expression.Key(ix.atAttr).LessThanEqual(expression.Value(now.UnixMilli())))).Build()
 	if err != nil {
 		return store.AccountPage{}, err
 	}
@@ -247,18 +276,18 @@ func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time, p sto
 	}
 	page := store.AccountPage{Accounts: accounts}
 	if more {
-		page.Next = s.cursors.Seal(scope, duePosition(accounts[len(accounts)-1]))
+		page.Next = s.cursors.Seal(scope, ix.position(accounts[len(accounts)-1]))
 	}
 	return page, nil
 }
 
-// A due-index position is "dueMs\x00workspace\x00id": enough to rebuild the index key
+// A time-index position is "ms\x00workspace\x00id": enough to rebuild the index key
 // and the table key of the last account listed. IDs cannot hold NUL.
-func duePosition(a account.Account) []byte {
-	return []byte(strconv.FormatInt(millis(a.DueAt), 10) + "\x00" + a.WorkspaceID + "\x00" + a.ID)
+func (ix timeIndex) position(a account.Account) []byte {
+	return []byte(strconv.FormatInt(millis(ix.at(a)), 10) + "\x00" + a.WorkspaceID + "\x00" + a.ID)
 }
 
-func dueStartKey(shard int, pos []byte) (map[string]types.AttributeValue, error) {
+func (ix timeIndex) startKey(shard int, pos []byte) (map[string]types.AttributeValue, error) {
 	parts := strings.SplitN(string(pos), "\x00", 3)
 	if len(parts) != 3 {
 		return nil, relink.Errorf(relink.EINVALID, "The page cursor is invalid; start again from the first page.")
@@ -267,8 +296,8 @@ func dueStartKey(shard int, pos []byte) (map[string]types.AttributeValue, error)
 		return nil, relink.Errorf(relink.EINVALID, "The page cursor is invalid; start again from the first page.")
 	}
 	k := itemKey(wsPK(parts[1]), accountSK(parts[2]))
-	k[AttrDueShard] = &types.AttributeValueMemberS{Value: dueShard(shard)}
-	k[AttrDueAt] = &types.AttributeValueMemberN{Value: parts[0]}
+	k[ix.shardAttr] = &types.AttributeValueMemberS{Value: ix.shardKey(shard)}
+	k[ix.atAttr] = &types.AttributeValueMemberN{Value: parts[0]}
 	return k, nil
 }
 

@@ -25,6 +25,10 @@ import (
 //	magic link     PK LINK#<hash>      SK LINK
 //	consent        PK CONSENT#<hash>   SK CONSENT
 //	one-time code  PK CODE#<flow>      SK CODE                         Payload (binary, at most 64 KiB)
+//	send record    PK SEND#<key>       SK SEND                         Owner, State, MessageID; TTL SendRetention
+//	                                                                   after the claim: Sends
+//	run            PK RUNS             SK RUN#<function>               the last run of each scheduled function,
+//	                                                                   all in one small partition: one Query lists them
 const (
 	prefixWorkspace = "WS#"
 	skWorkspace     = "WORKSPACE"
@@ -35,6 +39,7 @@ const (
 	prefixExternal  = "EXT#"
 	prefixEvent     = "EVT#"
 	prefixDue       = "DUE#"
+	prefixRemind    = "REMIND#"
 	infixOwner      = "#OWNER#"
 	prefixToken     = "TOKEN#"
 	prefixLink      = "LINK#"
@@ -45,6 +50,10 @@ const (
 	prefixCode      = "CODE#"
 	skCode          = "CODE"
 	prefixRate      = "RATE#"
+	prefixSend      = "SEND#"
+	skSend          = "SEND"
+	pkRuns          = "RUNS"
+	prefixRun       = "RUN#"
 )
 
 func wsPK(ws string) string                 { return prefixWorkspace + ws }
@@ -54,12 +63,15 @@ func groupSK(id string) string              { return prefixGroup + id }
 func accountSK(id string) string            { return prefixAccount + id }
 func ownerPK(ws, owner string) string       { return prefixWorkspace + ws + infixOwner + owner }
 func dueShard(n int) string                 { return prefixDue + strconv.Itoa(n) }
+func remindShard(n int) string              { return prefixRemind + strconv.Itoa(n) }
 func externalSK(channel, ext string) string { return prefixExternal + channel + "#" + ext }
 func tokenSK(accountID string) string       { return prefixToken + accountID }
 func linkPK(hash string) string             { return prefixLink + hash }
 func consentPK(hash string) string          { return prefixConsent + hash }
 func codePK(id string) string               { return prefixCode + id }
 func ratePK(key string) string              { return prefixRate + key }
+func sendPK(key string) string              { return prefixSend + key }
+func runSK(function string) string          { return prefixRun + function }
 
 // rateSK names one window of a rate counter. The window's length is part of it, so
 // that limits with different windows under one key never share a count.
@@ -281,12 +293,15 @@ type missingItem struct {
 
 // accountItem is an account plus the index attributes derived from it: OwnerPK for
 // owner-index, DueShard/DueAt for the sparse due-index (only while scheduled),
+// RemindShard/RemindAt for the sparse remind-index (only while reminders look at it),
 // HardExpiresAt for expiry filters, ExpiresAt (TTL) while soft-deleted.
 type accountItem struct {
 	keys
 	OwnerPK       string `dynamodbav:"OwnerPK"`
 	DueShard      string `dynamodbav:"DueShard,omitempty"`
 	DueAt         int64  `dynamodbav:"DueAt,omitempty"`
+	RemindShard   string `dynamodbav:"RemindShard,omitempty"`
+	RemindAt      int64  `dynamodbav:"RemindAt,omitempty"`
 	HardExpiresAt int64  `dynamodbav:"HardExpiresAt,omitempty"`
 	PurgeAt       int64  `dynamodbav:"PurgeAt,omitempty"`
 	ExpiresAt     int64  `dynamodbav:"ExpiresAt,omitempty"` // epoch seconds
@@ -328,6 +343,7 @@ func toAccountItem(a account.Account, shards int) accountItem {
 		keys:          keys{PK: wsPK(a.WorkspaceID), SK: accountSK(a.ID)},
 		OwnerPK:       ownerPK(a.WorkspaceID, a.OwnerID),
 		DueAt:         millis(a.DueAt),
+		RemindAt:      millis(a.RemindAt),
 		HardExpiresAt: millis(a.HardExpiry()),
 		PurgeAt:       millis(a.PurgeAt),
 		ExpiresAt:     ttlSeconds(millis(a.PurgeAt)),
@@ -342,8 +358,13 @@ func toAccountItem(a account.Account, shards int) accountItem {
 		TransientFailures: a.TransientFailures, TransientSince: millis(a.TransientSince),
 		Version: a.Version, CreatedAt: millis(a.CreatedAt), UpdatedAt: millis(a.UpdatedAt), DeletedAt: millis(a.DeletedAt),
 	}
+	// Without a time an account carries neither key of the index: sparse.
+	shard := store.DueShard(a.WorkspaceID, a.ID, shards)
 	if it.DueAt != 0 {
-		it.DueShard = dueShard(store.DueShard(a.WorkspaceID, a.ID, shards))
+		it.DueShard = dueShard(shard)
+	}
+	if it.RemindAt != 0 {
+		it.RemindShard = remindShard(shard)
 	}
 	for _, m := range a.Missing {
 		mi := missingItem{Name: m.Name, Kind: m.Kind}
@@ -365,7 +386,7 @@ func (it accountItem) domain() account.Account {
 		TokenExpiresAt: fromMillis(it.TokenExpiresAt), RefreshExpiresAt: fromMillis(it.RefreshExpiresAt),
 		LastProbeAt: fromMillis(it.LastProbeAt), TroubleSince: fromMillis(it.TroubleSince),
 		TransientFailures: it.TransientFailures, TransientSince: fromMillis(it.TransientSince),
-		DueAt:   fromMillis(it.DueAt),
+		DueAt: fromMillis(it.DueAt), RemindAt: fromMillis(it.RemindAt),
 		Version: it.Version, CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt),
 		DeletedAt: fromMillis(it.DeletedAt), PurgeAt: fromMillis(it.PurgeAt),
 	}
@@ -585,6 +606,63 @@ func (it codeItem) domain() magiclink.Code {
 		CreatedAt: fromMillis(it.CreatedAt), ExpiresAt: fromMillis(it.CodeExpiresAt),
 		Attempts: it.Attempts, UsedAt: fromMillis(it.UsedAt), Version: it.Version, Payload: it.Payload,
 	}
+}
+
+// sendItem is a send record by its key. PurgeAt (and the TTL) come SendRetention after
+// the claim; past it the record is gone, as for purged accounts.
+type sendItem struct {
+	keys
+	SendKey   string `dynamodbav:"SendKey"`
+	Owner     string `dynamodbav:"Owner"`
+	State     string `dynamodbav:"State"`
+	MessageID string `dynamodbav:"MessageID,omitempty"`
+	ClaimedAt int64  `dynamodbav:"ClaimedAt"`
+	SentAt    int64  `dynamodbav:"SentAt,omitempty"`
+	PurgeAt   int64  `dynamodbav:"PurgeAt"`
+	ExpiresAt int64  `dynamodbav:"ExpiresAt"` // epoch seconds
+}
+
+// toSendItem is the claim of key by owner at now.
+func toSendItem(key, owner string, now time.Time) sendItem {
+	purge := millis(now.Add(store.SendRetention))
+	return sendItem{
+		keys:    keys{PK: sendPK(key), SK: skSend},
+		SendKey: key, Owner: owner, State: store.SendSending, ClaimedAt: millis(now),
+		PurgeAt: purge, ExpiresAt: ttlSeconds(purge),
+	}
+}
+
+func (it sendItem) domain() store.Send {
+	return store.Send{Key: it.SendKey, Owner: it.Owner, MessageID: it.MessageID, State: it.State,
+		ClaimedAt: fromMillis(it.ClaimedAt), SentAt: fromMillis(it.SentAt)}
+}
+
+// runItem is the last run of one scheduled function.
+type runItem struct {
+	keys
+	Function   string         `dynamodbav:"Function"`
+	ID         string         `dynamodbav:"ID,omitempty"`
+	StartedAt  int64          `dynamodbav:"StartedAt,omitempty"`
+	FinishedAt int64          `dynamodbav:"FinishedAt,omitempty"`
+	Counts     map[string]int `dynamodbav:"Counts,omitempty"`
+	Complete   bool           `dynamodbav:"Complete"`
+}
+
+func toRunItem(r store.Run) runItem {
+	return runItem{
+		keys:     keys{PK: pkRuns, SK: runSK(r.Function)},
+		Function: r.Function, ID: r.ID, StartedAt: millis(r.StartedAt), FinishedAt: millis(r.FinishedAt),
+		Counts: r.Counts, Complete: r.Complete,
+	}
+}
+
+func (it runItem) domain() store.Run {
+	r := store.Run{Function: it.Function, ID: it.ID, StartedAt: fromMillis(it.StartedAt),
+		FinishedAt: fromMillis(it.FinishedAt), Counts: it.Counts, Complete: it.Complete}
+	if len(r.Counts) == 0 {
+		r.Counts = nil
+	}
+	return r
 }
 
 // marshal encodes an item record.

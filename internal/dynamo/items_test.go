@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,7 +40,8 @@ func TestAccountItemRoundTrip(t *testing.T) {
 			{Name: "x", Kind: "task"},
 		},
 		Refreshable: true, TokenExpiresAt: at.Add(time.Hour), RefreshExpiresAt: at.Add(48 * time.Hour),
-		LastProbeAt: at, TroubleSince: at, TransientFailures: 3, TransientSince: at, DueAt: at.Add(time.Minute),
+		LastProbeAt: at, TroubleSince: at, TransientFailures: 3, TransientSince: at,
+		DueAt: at.Add(time.Minute), RemindAt: at.Add(2 * time.Minute),
 		Version: 9, CreatedAt: at, UpdatedAt: at, DeletedAt: at, PurgeAt: at.Add(account.Retention),
 	}
 	item, back := roundTrip(t, toAccountItem(a, 8))
@@ -66,6 +68,13 @@ func TestAccountItemRoundTrip(t *testing.T) {
 	if s, ok := item[AttrDueShard].(*types.AttributeValueMemberS); !ok || s.Value != dueShard(store.DueShard("ws", "a1", 8)) {
 		t.Errorf("DueShard = %v", item[AttrDueShard])
 	}
+	if got, want := num(AttrRemindAt), "1795424520123"; got != want {
+		t.Errorf("RemindAt = %s, want epoch ms %s", got, want)
+	}
+	// The same shard as in the due index, under the remind index's own prefix.
+	if s, ok := item[AttrRemindShard].(*types.AttributeValueMemberS); !ok || s.Value != "REMIND#"+strconv.Itoa(store.DueShard("ws", "a1", 8)) {
+		t.Errorf("RemindShard = %v", item[AttrRemindShard])
+	}
 	if _, ok := item["Missing"].(*types.AttributeValueMemberL); !ok {
 		t.Errorf("Missing is %T, want a list", item["Missing"])
 	}
@@ -73,13 +82,24 @@ func TestAccountItemRoundTrip(t *testing.T) {
 	// Unscheduled, live and without known expiry: the index and TTL attributes are absent.
 	plain := account.Account{WorkspaceID: "ws", ID: "a2", Channel: "x", ExternalID: "e", OwnerID: "u1", State: account.StatePending, Version: 1}
 	item, back = roundTrip(t, toAccountItem(plain, 8))
-	for _, name := range []string{AttrDueShard, AttrDueAt, AttrExpiresAt, attrPurgeAt, attrHardExpiresAt, "CreatedAt", "Scopes", "ChannelError"} {
+	for _, name := range []string{AttrDueShard, AttrDueAt, AttrRemindShard, AttrRemindAt, AttrExpiresAt, attrPurgeAt, attrHardExpiresAt, "CreatedAt", "Scopes", "ChannelError"} {
 		if _, ok := item[name]; ok {
 			t.Errorf("%s stored for an account without it", name)
 		}
 	}
 	if got := back.domain(); !reflect.DeepEqual(got, plain) {
 		t.Fatalf("round trip:\n got  %+v\n want %+v", got, plain)
+	}
+
+	// Each index is sparse on its own: an account may carry one set of keys alone.
+	remindOnly := plain
+	remindOnly.RemindAt = at
+	item, _ = roundTrip(t, toAccountItem(remindOnly, 8))
+	if _, ok := item[AttrDueShard]; ok {
+		t.Error("DueShard stored for an account with only a RemindAt")
+	}
+	if _, ok := item[AttrRemindShard]; !ok {
+		t.Error("RemindShard missing for an account with a RemindAt")
 	}
 }
 

@@ -15,12 +15,14 @@ import (
 // Attribute and index names of the table. template.yaml declares the same table; a
 // test keeps the two in step.
 const (
-	AttrPK        = "PK"
-	AttrSK        = "SK"
-	AttrOwnerPK   = "OwnerPK"
-	AttrDueShard  = "DueShard"
-	AttrDueAt     = "DueAt"     // epoch milliseconds
-	AttrExpiresAt = "ExpiresAt" // epoch seconds: the TTL attribute
+	AttrPK          = "PK"
+	AttrSK          = "SK"
+	AttrOwnerPK     = "OwnerPK"
+	AttrDueShard    = "DueShard"
+	AttrDueAt       = "DueAt" // epoch milliseconds
+	AttrRemindShard = "RemindShard"
+	AttrRemindAt    = "RemindAt"  // epoch milliseconds
+	AttrExpiresAt   = "ExpiresAt" // epoch seconds: the TTL attribute
 
 	// Attributes read by conditions and filters.
 	attrVersion       = "Version"
@@ -35,6 +37,9 @@ const (
 	OwnerIndex = "owner-index"
 	// DueIndex is sparse and sharded: only scheduled accounts carry its keys.
 	DueIndex = "due-index"
+	// RemindIndex is sparse and sharded like DueIndex: only accounts with a RemindAt
+	// carry its keys, each in the same shard as in DueIndex.
+	RemindIndex = "remind-index"
 )
 
 // TableAPI is what CreateTable needs of a DynamoDB client.
@@ -65,11 +70,14 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 			attr(AttrOwnerPK, types.ScalarAttributeTypeS),
 			attr(AttrDueShard, types.ScalarAttributeTypeS),
 			attr(AttrDueAt, types.ScalarAttributeTypeN),
+			attr(AttrRemindShard, types.ScalarAttributeTypeS),
+			attr(AttrRemindAt, types.ScalarAttributeTypeN),
 		},
 		KeySchema: keySchema(AttrPK, AttrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
 			{IndexName: aws.String(OwnerIndex), KeySchema: keySchema(AttrOwnerPK, AttrSK), Projection: all},
 			{IndexName: aws.String(DueIndex), KeySchema: keySchema(AttrDueShard, AttrDueAt), Projection: all},
+			{IndexName: aws.String(RemindIndex), KeySchema: keySchema(AttrRemindShard, AttrRemindAt), Projection: all},
 		},
 	}
 }

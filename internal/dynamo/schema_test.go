@@ -188,6 +188,8 @@ func TestTemplateDriftIsNoticed(t *testing.T) {
 		"projection":    {"ProjectionType: ALL", "ProjectionType: KEYS_ONLY"},
 		"TTL attribute": {"AttributeName: ExpiresAt", "AttributeName: TTL"},
 		"index name":    {"IndexName: due-index", "IndexName: due"},
+		"remind index":  {"IndexName: remind-index", "IndexName: remind"},
+		"remind key":    {"AttributeName: RemindAt\n              KeyType: RANGE", "AttributeName: DueAt\n              KeyType: RANGE"},
 		"key type":      {"AttributeType: N", "AttributeType: S"},
 		"billing":       {"BillingMode: PAY_PER_REQUEST", "BillingMode: PROVISIONED"},
 	} {

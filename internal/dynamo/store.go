@@ -1,5 +1,5 @@
 // Package dynamo is the DynamoDB implementation of store.Store: one table, keys PK/SK,
-// an owner index, a sparse sharded due index and TTL for purged accounts (see
+// an owner index, sparse sharded due and remind indexes and TTL for purged accounts (see
 // schema.go and template.yaml). Every change is a conditional write; changes that
 // span items are transactions.
 package dynamo

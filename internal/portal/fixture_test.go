@@ -113,7 +113,7 @@ func newEnv(t *testing.T, extraChannels ...func(e *env, base string) (channel.Ch
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = New(Deps{Store: st, Registry: reg, Credentials: creds{}, Identifiers: ids, Vault: e.vault, Mail: e.mailbox,
 		Clock: clk, IDs: ident.NewULID(clk.Now), Random: rand.Reader, HTTP: e.srv.Client(), BaseURL: e.srv.URL,
-		CodePepper: keys.CodePepper, Logger: logger})
+		CodePepper: keys.CodePepper, UnsubscribeKey: keys.Unsubscribe, Logger: logger})
 	h = NewHandler(e.svc, Signer{Key: keys.Session})
 
 	ctx := context.Background()

@@ -42,6 +42,8 @@ const maxForm = 16 << 10
 //	GET  /link/new             ask for a new link by address
 //	POST /link/new             … by address or from an old link's page
 //	POST /signout              end the session
+//	GET  /unsubscribe          confirm stopping reminder emails (signed link)
+//	POST /unsubscribe          stop (or restart) them
 //	GET  /assets/portal.css
 type Handler struct {
 	svc    *Service
@@ -55,7 +57,7 @@ type Handler struct {
 var Routes = []string{
 	"GET /l/{token}", "GET /me", "POST /me/reconnect", "POST /me/connect", "GET /invite", "POST /invite/connect",
 	"GET /invite/code", "POST /invite/code", "POST /invite/code/resend", "GET /oauth/callback",
-	"GET /link/new", "POST /link/new", "POST /signout", "GET /assets/portal.css",
+	"GET /link/new", "POST /link/new", "POST /signout", "GET /unsubscribe", "POST /unsubscribe", "GET /assets/portal.css",
 }
 
 // NewHandler returns the owner pages' handler.
@@ -94,6 +96,8 @@ func NewHandler(svc *Service, signer Signer) *Handler {
 	m.HandleFunc("GET /link/new", h.requestForm)
 	m.Handle("POST /link/new", post(h.requestLink))
 	m.Handle("POST /signout", post(h.signout))
+	m.HandleFunc("GET /unsubscribe", h.unsubscribeForm)
+	m.Handle("POST /unsubscribe", post(h.unsubscribe))
 	m.HandleFunc("GET /assets/portal.css", h.css)
 	h.mux = m
 	return h
@@ -233,7 +237,8 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	setCookie(w, sessionCookie, value, time.Until(time.Unix(sess.Expires, 0)).Round(time.Second))
+	// Max-Age from the service clock: the browser counts it from receipt, so its own clock never matters.
+	setCookie(w, sessionCookie, value, time.Unix(sess.Expires, 0).Sub(h.svc.Clock.Now()).Round(time.Second))
 	to := "/me"
 	if sess.Purpose == "invite" {
 		to = "/invite"

@@ -38,14 +38,15 @@ const (
 
 // Service runs the owner pages. Every dependency is injected.
 type Service struct {
-	Store    store.Store
-	Registry *channel.Registry
-	Connect  *connect.Service
-	Links    *Links
-	Mail     mail.Sender
-	Clock    clock.Clock
-	Random   io.Reader
-	Logger   *slog.Logger
+	Store       store.Store
+	Registry    *channel.Registry
+	Connect     *connect.Service
+	Links       *Links
+	Unsubscribe Unsubscriber
+	Mail        mail.Sender
+	Clock       clock.Clock
+	Random      io.Reader
+	Logger      *slog.Logger
 }
 
 // Viewer is the person behind a live session.

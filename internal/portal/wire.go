@@ -30,14 +30,16 @@ type Deps struct {
 	// means the one each request arrived on (see connect.WithBaseURL).
 	BaseURL    string
 	CodePepper []byte
-	Logger     *slog.Logger
+	// UnsubscribeKey signs the opt-out links of reminder emails.
+	UnsubscribeKey []byte
+	Logger         *slog.Logger
 }
 
 // New builds the owner pages' service with its connect service and link issuer.
 func New(d Deps) *Service {
 	links := &Links{Store: d.Store, Clock: d.Clock, Random: d.Random, BaseURL: d.BaseURL}
 	return &Service{
-		Store: d.Store, Registry: d.Registry, Links: links, Mail: d.Mail, Clock: d.Clock, Random: d.Random, Logger: d.Logger,
+		Store: d.Store, Registry: d.Registry, Links: links, Unsubscribe: Unsubscriber{Key: d.UnsubscribeKey, BaseURL: d.BaseURL}, Mail: d.Mail, Clock: d.Clock, Random: d.Random, Logger: d.Logger,
 		Connect: &connect.Service{Store: d.Store, Registry: d.Registry, Credentials: d.Credentials, Identifiers: d.Identifiers,
 			Vault: d.Vault, Clock: d.Clock, IDs: d.IDs, Random: d.Random, BaseURL: d.BaseURL,
 			Mail: d.Mail, CodePepper: d.CodePepper, HTTP: d.HTTP},

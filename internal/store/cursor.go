@@ -79,8 +79,14 @@ func AccountsScope(workspaceID string, f account.Filter) string {
 }
 
 // DueScope names a due-index listing for cursor binding.
-func DueScope(shard int, now time.Time) string {
-	return strings.Join([]string{"due", strconv.Itoa(shard), strconv.FormatInt(now.UnixMilli(), 10)}, "\x00")
+func DueScope(shard int, now time.Time) string { return indexScope("due", shard, now) }
+
+// RemindScope names a remind-index listing for cursor binding. It differs from
+// DueScope, so a cursor of one index is refused by the other.
+func RemindScope(shard int, now time.Time) string { return indexScope("remind", shard, now) }
+
+func indexScope(index string, shard int, now time.Time) string {
+	return strings.Join([]string{index, strconv.Itoa(shard), strconv.FormatInt(now.UnixMilli(), 10)}, "\x00")
 }
 
 // EventsScope names an audit-trail listing for cursor binding.
@@ -99,8 +105,8 @@ func CheckPage(p Page) (int, error) {
 	return p.Limit, nil
 }
 
-// DueShard is the due-index shard of an account: a stable hash, so an account stays in
-// one shard and shards fill evenly.
+// DueShard is the shard of an account in the due index and in the remind index: a
+// stable hash, so an account stays in one shard and shards fill evenly.
 func DueShard(workspaceID, accountID string, shards int) int {
 	h := fnv.New32a()
 	h.Write([]byte(workspaceID))

@@ -41,6 +41,8 @@ type Store interface {
 	Consents
 	Codes
 	Limits
+	Sends
+	Runs
 }
 
 // Workspaces persists workspaces and their settings.
@@ -100,7 +102,12 @@ type Accounts interface {
 	// DueAccounts pages through one due-index shard: accounts whose DueAt is not after
 	// now, earliest first. It reads only due entries, never the whole table.
 	DueAccounts(ctx context.Context, shard int, now time.Time, p Page) (AccountPage, error)
-	// Shards is the number of due-index shards; scheduled runs sweep 0..Shards()-1.
+	// RemindersDue pages through one remind-index shard: accounts whose RemindAt is not
+	// after now, earliest first. It reads only those entries, never the whole table.
+	// Accounts sit in the same shard in both indexes (DueShard).
+	RemindersDue(ctx context.Context, shard int, now time.Time, p Page) (AccountPage, error)
+	// Shards is the number of due-index and remind-index shards; scheduled runs sweep
+	// 0..Shards()-1.
 	Shards() int
 	// Events pages through an account's audit trail, oldest first.
 	Events(ctx context.Context, workspaceID, accountID string, p Page) (EventPage, error)
@@ -190,6 +197,120 @@ type Limits interface {
 	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, error)
 }
 
+// Sends records who was sent which reminder, so that no reminder goes out twice: a
+// claim is written, conditionally, before the email is sent.
+//
+// Keys and owners are free text chosen by the caller: non-empty UTF-8, at most
+// MaxSendKey bytes, no NUL; anything else is EINVALID (CheckSend). A record is kept
+// SendRetention after its claim; after that it is as if it never existed, whether or
+// not a TTL sweep removed it yet.
+type Sends interface {
+	// ClaimSend records that owner (a run) is about to send the reminder named key;
+	// false (and no error) if anyone claimed key before, whatever became of it.
+	ClaimSend(ctx context.Context, key, owner string, now time.Time) (bool, error)
+	// MarkSent records that the claimed send went out (the provider's message ID);
+	// ECONFLICT if key is not claimed by owner in state "sending".
+	MarkSent(ctx context.Context, key, owner, messageID string, now time.Time) error
+	// ReleaseSend drops owner's claim after a send that failed for certain, so a later
+	// run sends it again; ECONFLICT if key is not claimed by owner in state "sending".
+	ReleaseSend(ctx context.Context, key, owner string) error
+	// GetSend returns the record of key, ENOTFOUND if there is none.
+	GetSend(ctx context.Context, key string) (Send, error)
+}
+
+// Send is one send record.
+type Send struct {
+	Key, Owner, MessageID string
+	State                 string // SendSending or SendSent
+	ClaimedAt             time.Time
+	SentAt                time.Time // zero while sending
+}
+
+// Send states.
+const (
+	SendSending = "sending"
+	SendSent    = "sent"
+)
+
+// SendRetention is how long send records are kept (DynamoDB TTL).
+const SendRetention = 400 * 24 * time.Hour
+
+// MaxSendKey bounds the key and the owner of a send record, in bytes.
+const MaxSendKey = 500
+
+// CheckSend is EINVALID unless every one of texts (a send key, an owner) is non-empty
+// UTF-8 without NUL, at most MaxSendKey bytes.
+func CheckSend(texts ...string) error {
+	for _, s := range texts {
+		if s == "" || len(s) > MaxSendKey || strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			return relink.Errorf(relink.EINVALID,
+				"A send key and its owner must be non-empty UTF-8 without NUL, at most %d bytes.", MaxSendKey)
+		}
+	}
+	return nil
+}
+
+// CheckSent is CheckSend for MarkSent's key and owner, and EINVALID for a message ID
+// over MaxSendKey bytes, not UTF-8 or holding NUL; a provider may give none ("").
+func CheckSent(key, owner, messageID string) error {
+	if err := CheckSend(key, owner); err != nil {
+		return err
+	}
+	if len(messageID) > MaxSendKey || strings.IndexByte(messageID, 0) >= 0 || !utf8.ValidString(messageID) {
+		return relink.Errorf(relink.EINVALID, "A message ID must be UTF-8 without NUL, at most %d bytes.", MaxSendKey)
+	}
+	return nil
+}
+
+// Runs keeps the last run of each scheduled function.
+type Runs interface {
+	// PutRun stores r as the last run of r.Function (replacing the previous one).
+	// EINVALID if r fails CheckRun.
+	PutRun(ctx context.Context, r Run) error
+	// LastRuns returns the last run of every function, ordered by function name; no
+	// runs is an empty list, not an error.
+	LastRuns(ctx context.Context) ([]Run, error)
+}
+
+// Run is what one run of a scheduled function did.
+type Run struct {
+	Function   string // e.g. "expiry-check", "reminders"
+	ID         string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Counts     map[string]int // what the run did, e.g. {"checked":120,"refreshed":3}; nil when empty
+	Complete   bool           // false: it stopped at its deadline and the next run resumes
+}
+
+// Bounds on a Run, so that one record always stays small (all runs share one
+// DynamoDB partition and are read in one Query).
+const (
+	MaxRunName   = 100 // bytes of the function name, of the ID and of each count's name
+	MaxRunCounts = 100
+)
+
+// CheckRun is EINVALID for a run without a function name, or with names that break
+// the bounds above (UTF-8 without NUL; count names non-empty).
+func CheckRun(r Run) error {
+	bad := func(s string, empty bool) bool {
+		return (!empty && s == "") || len(s) > MaxRunName || strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
+	}
+	if bad(r.Function, false) || bad(r.ID, true) {
+		return relink.Errorf(relink.EINVALID,
+			"A run needs a function name, and names and IDs of UTF-8 without NUL, at most %d bytes.", MaxRunName)
+	}
+	if len(r.Counts) > MaxRunCounts {
+		return relink.Errorf(relink.EINVALID, "A run has at most %d counts.", MaxRunCounts)
+	}
+	for name := range r.Counts {
+		if bad(name, false) {
+			return relink.Errorf(relink.EINVALID,
+				"A run's count names are non-empty UTF-8 without NUL, at most %d bytes.", MaxRunName)
+		}
+	}
+	return nil
+}
+
 // MaxLimitKey bounds the key of Limits.Allow, in bytes.
 const MaxLimitKey = 300
 
@@ -252,7 +373,7 @@ type EventPage struct {
 	Next   string
 }
 
-// DefaultShards is the due-index shard count when Config.Shards is zero.
+// DefaultShards is the shard count of the due and remind indexes when Config.Shards is zero.
 const DefaultShards = 16
 
 // Config is what every implementation is built with.
@@ -262,8 +383,8 @@ type Config struct {
 	// CursorKey signs page cursors (at least 32 bytes). It must be the same on every
 	// instance that serves one listing, so in AWS it comes from Secrets Manager.
 	CursorKey []byte
-	// Shards is the number of due-index shards. Default DefaultShards. Changing it
-	// needs a re-index, so it is fixed per table.
+	// Shards is the number of shards of the due and remind indexes. Default
+	// DefaultShards. Changing it needs a re-index, so it is fixed per table.
 	Shards int
 }
 

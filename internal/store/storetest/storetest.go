@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ListPagination", func(t *testing.T) { testListPagination(t, newEnv(t, open)) })
 	t.Run("OwnerQueries", func(t *testing.T) { testOwnerQueries(t, newEnv(t, open)) })
 	t.Run("DueIndex", func(t *testing.T) { testDueIndex(t, newEnv(t, open)) })
+	t.Run("RemindIndex", func(t *testing.T) { testRemindIndex(t, newEnv(t, open)) })
 	t.Run("EventPagination", func(t *testing.T) { testEventPagination(t, newEnv(t, open)) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newEnv(t, open)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, newEnv(t, open)) })
@@ -51,6 +52,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Codes", func(t *testing.T) { testCodes(t, newEnv(t, open)) })
 	t.Run("CodePayload", func(t *testing.T) { testCodePayload(t, newEnv(t, open)) })
 	t.Run("Limits", func(t *testing.T) { testLimits(t, newEnv(t, open)) })
+	t.Run("Sends", func(t *testing.T) { testSends(t, newEnv(t, open)) })
+	t.Run("SendClaimRace", func(t *testing.T) { testSendClaimRace(t, newEnv(t, open)) })
+	t.Run("Runs", func(t *testing.T) { testRuns(t, newEnv(t, open)) })
 }
 
 type env struct {
@@ -883,29 +887,56 @@ func testOwnerQueries(t *testing.T, e *env) {
 	}
 }
 
+// timeIndex is one of the sparse, sharded time indexes as the suite reads it.
+type timeIndex struct {
+	name string
+	list func(e *env, shard int, now time.Time, p store.Page) (store.AccountPage, error)
+	at   func(account.Account) time.Time
+}
+
+var (
+	dueIndex = timeIndex{name: "due",
+		list: func(e *env, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
+			return e.s.DueAccounts(e.ctx, shard, now, p)
+		},
+		at: func(a account.Account) time.Time { return a.DueAt }}
+	remindIndex = timeIndex{name: "remind",
+		list: func(e *env, shard int, now time.Time, p store.Page) (store.AccountPage, error) {
+			return e.s.RemindersDue(e.ctx, shard, now, p)
+		},
+		at: func(a account.Account) time.Time { return a.RemindAt }}
+)
+
 func dueAll(t *testing.T, e *env, now time.Time, limit int) []account.Account {
+	t.Helper()
+	return indexAll(t, e, dueIndex, now, limit)
+}
+
+// indexAll reads every shard of ix up to now, page by page, checking that each
+// account is in its shard, at a time not after now, and in time order.
+func indexAll(t *testing.T, e *env, ix timeIndex, now time.Time, limit int) []account.Account {
 	t.Helper()
 	var out []account.Account
 	for shard := range e.s.Shards() {
 		cursor := ""
 		var last time.Time
 		for {
-			p, err := e.s.DueAccounts(e.ctx, shard, now, store.Page{Limit: limit, Cursor: cursor})
-			must(t, err, fmt.Sprintf("due shard %d", shard))
+			p, err := ix.list(e, shard, now, store.Page{Limit: limit, Cursor: cursor})
+			must(t, err, fmt.Sprintf("%s shard %d", ix.name, shard))
 			if len(p.Accounts) > limit {
-				t.Fatalf("due page of %d exceeds limit %d", len(p.Accounts), limit)
+				t.Fatalf("%s page of %d exceeds limit %d", ix.name, len(p.Accounts), limit)
 			}
 			for _, a := range p.Accounts {
 				if got := store.DueShard(a.WorkspaceID, a.ID, e.s.Shards()); got != shard {
-					t.Fatalf("%s/%s listed in shard %d, belongs to %d", a.WorkspaceID, a.ID, shard, got)
+					t.Fatalf("%s/%s listed in %s shard %d, belongs to %d", a.WorkspaceID, a.ID, ix.name, shard, got)
 				}
-				if a.DueAt.IsZero() || a.DueAt.After(now) {
-					t.Fatalf("%s listed as due at %v (now %v)", a.ID, a.DueAt, now)
+				if at := ix.at(a); at.IsZero() || at.After(now) {
+					t.Fatalf("%s listed in the %s index at %v (now %v)", a.ID, ix.name, at, now)
 				}
-				if a.DueAt.Before(last) {
-					t.Fatalf("shard %d not ordered by due time", shard)
+				if ix.at(a).Before(last) {
+					t.Fatalf("%s shard %d not ordered by time", ix.name, shard)
 				}
-				last = a.DueAt
+				last = ix.at(a)
 				out = append(out, a)
 			}
 			if p.Next == "" {

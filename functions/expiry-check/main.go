@@ -1,0 +1,67 @@
+// Command expiry-check is the hourly check of every due account: renew what can be
+// renewed, ask each channel whether the tokens still work, and move accounts.
+// EventBridge invokes it on a schedule; the event's content does not matter.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/relinkhq/relink/internal/channel"
+	"github.com/relinkhq/relink/internal/checkup"
+	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/config"
+	"github.com/relinkhq/relink/internal/dynamo"
+	"github.com/relinkhq/relink/internal/ident"
+	"github.com/relinkhq/relink/internal/probe"
+	"github.com/relinkhq/relink/internal/secrets"
+	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/vault"
+)
+
+func main() {
+	ctx := context.Background()
+	cfg, err := config.Load(os.LookupEnv, config.EnvTable, config.EnvAppKeysSecret, config.EnvTokenKeysSecret, config.EnvChannelsSecret)
+	logger := cfg.Logger(os.Stdout)
+	if err != nil {
+		logger.Error("configuration", "err", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		logger.Error("AWS configuration", "err", err)
+		os.Exit(1)
+	}
+	clk := clock.System{}
+	sm := secrets.NewManager(secretsmanager.NewFromConfig(awsCfg), clk, 0)
+	keys, err := secrets.LoadAppKeys(ctx, sm, cfg.AppKeysSecret)
+	if err != nil {
+		logger.Error("app keys", "err", err)
+		os.Exit(1)
+	}
+	st, err := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, store.Config{Clock: clk, CursorKey: keys.Cursor})
+	if err != nil {
+		logger.Error("store", "err", err)
+		os.Exit(1)
+	}
+	registry, err := channel.Default("")
+	if err != nil {
+		logger.Error("channels", "err", err)
+		os.Exit(1)
+	}
+	creds := &secrets.ChannelCredentials{Values: sm, Name: cfg.ChannelsSecret}
+	svc := &checkup.Service{Store: st, Registry: registry, Vault: vault.New(secrets.NewKeyRingSource(sm, cfg.TokenKeysSecret)),
+		Prober: &probe.Prober{HTTP: &http.Client{Timeout: 10 * time.Second}, Credentials: creds, Clock: clk},
+		Clock:  clk, IDs: ident.NewULID(clk.Now), Logger: logger}
+	lambda.Start(func(ctx context.Context, _ json.RawMessage) (checkup.Summary, error) {
+		return svc.Run(ctx)
+	})
+}

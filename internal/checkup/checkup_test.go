@@ -1,0 +1,432 @@
+package checkup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/relinkhq/relink/internal/account"
+	"github.com/relinkhq/relink/internal/bolt"
+	"github.com/relinkhq/relink/internal/channel"
+	"github.com/relinkhq/relink/internal/clock"
+	"github.com/relinkhq/relink/internal/connect"
+	"github.com/relinkhq/relink/internal/ident"
+	"github.com/relinkhq/relink/internal/probe"
+	"github.com/relinkhq/relink/internal/sandbox"
+	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/vault"
+	"github.com/relinkhq/relink/internal/workspace"
+)
+
+var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+
+const ws = "ws1"
+
+type creds struct{}
+
+func (creds) Credentials(context.Context, string) (channel.Credentials, error) {
+	return channel.Credentials{ClientID: "relink-local", ClientSecret: vault.Secret(sandbox.ClientSecret)}, nil
+}
+
+type ring struct{ r vault.KeyRing }
+
+func (r ring) KeyRing(context.Context) (vault.KeyRing, error) { return r.r, nil }
+
+// env is the expiry check over the embedded store, with the sandbox channel as the
+// platform: real OAuth, rotating refresh tokens, RFC 7662 introspection. A switch
+// makes every sandbox call answer 503 (an outage), and in-flight calls are counted.
+type env struct {
+	t       *testing.T
+	store   store.Store
+	clock   *clock.Manual
+	sandbox *sandbox.Server
+	srv     *httptest.Server
+	svc     *Service
+	connect *connect.Service
+	vault   *vault.Vault
+	logs    *bytes.Buffer
+
+	outage   atomic.Bool
+	inFlight atomic.Int32
+	maxSeen  atomic.Int32
+	hold     atomic.Pointer[chan struct{}] // when set, sandbox calls wait on it (to observe concurrency)
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	clk := clock.NewManual(t0)
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "relink.db"), store.Config{Clock: clk, CursorKey: bytes.Repeat([]byte("c"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, store: st, clock: clk, sandbox: sandbox.New(clk, rand.Reader), logs: &bytes.Buffer{}}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := e.inFlight.Add(1)
+		defer e.inFlight.Add(-1)
+		for {
+			m := e.maxSeen.Load()
+			if n <= m || e.maxSeen.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if h := e.hold.Load(); h != nil && r.URL.Path != "/sandbox/oauth/authorize" {
+			<-*h
+		}
+		if e.outage.Load() && r.URL.Path != "/sandbox/oauth/authorize" {
+			http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		e.sandbox.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	reg, err := channel.NewRegistry(channel.Sandbox(e.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := vault.GenerateKeyRing("k1")
+	kr, _ := vault.ParseKeyRing(raw)
+	e.vault = vault.New(ring{kr})
+	ids := ident.NewULID(clk.Now)
+	e.connect = &connect.Service{Store: st, Registry: reg, Credentials: creds{},
+		Identifiers: map[string]connect.Identifier{channel.SandboxID: connect.SandboxIdentifier{HTTP: e.srv.Client()}},
+		Vault:       e.vault, Clock: clk, IDs: ids, Random: rand.Reader, BaseURL: "https://relink.example", HTTP: e.srv.Client()}
+	e.svc = &Service{Store: st, Registry: reg, Vault: e.vault, Prober: &probe.Prober{HTTP: e.srv.Client(), Credentials: creds{}, Clock: clk},
+		Clock: clk, IDs: ids, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), RatePerChannel: 1000}
+	ctx := context.Background()
+	if _, err := st.CreateWorkspace(ctx, workspace.Workspace{ID: ws, Name: "Acme", Settings: workspace.DefaultSettings(), CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser(ctx, workspace.User{WorkspaceID: ws, ID: "u-olivia", Email: "olivia@acme.example", Role: workspace.RoleOwner}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// connectSandbox connects the sandbox profile's pages through a real consent.
+func (e *env) connectSandbox(profile string, refuse ...string) []account.Account {
+	e.t.Helper()
+	ctx := context.Background()
+	u, err := e.connect.Start(ctx, connect.Who{WorkspaceID: ws, UserID: "u-olivia", Role: workspace.RoleOwner}, channel.SandboxID, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	au, _ := url.Parse(u)
+	form := au.Query()
+	form.Set("decision", "allow")
+	form.Set("profile", profile)
+	for _, s := range strings.Fields(form.Get("scope")) {
+		refused := false
+		for _, r := range refuse {
+			refused = refused || r == s
+		}
+		if !refused {
+			form.Add("grant_scope", s)
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.PostForm(e.srv.URL+"/sandbox/oauth/authorize", form)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	out, err := e.connect.Callback(ctx, connect.Callback{State: loc.Query().Get("state"), Code: loc.Query().Get("code")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.Accounts
+}
+
+func (e *env) get(id string) account.Account {
+	e.t.Helper()
+	a, err := e.store.GetAccount(context.Background(), ws, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) tokens(id string) vault.Tokens {
+	e.t.Helper()
+	sealed, err := e.store.GetTokens(context.Background(), ws, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tok, err := e.vault.OpenTokens(context.Background(), sealed, vault.AccountBinding(ws, id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func (e *env) run() Summary {
+	e.t.Helper()
+	sum, err := e.svc.Run(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sum
+}
+
+func (e *env) grantOf(profile string) string {
+	for _, g := range e.sandbox.Grants() {
+		if g.ProfileID == profile {
+			return g.ID
+		}
+	}
+	e.t.Fatalf("no grant for %s", profile)
+	return ""
+}
+
+// TestRefreshRotatesAndStoresFirst: an access token about to lapse is renewed; the
+// rotated refresh token is stored (the old one no longer works at the channel), and
+// the account stays active with its new expiry.
+func TestRefreshRotatesAndStoresFirst(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	before := e.tokens(a.ID)
+	if sum := e.run(); sum.Counts[OutcomeRefreshed]+sum.Counts[OutcomeChecked] != 0 {
+		t.Fatalf("nothing was due, yet: %v", sum.Counts)
+	}
+	e.clock.Advance(time.Hour - time.Minute) // the hour-long access token lapses within the next run's hour
+	sum := e.run()
+	if sum.Counts[OutcomeRefreshed] != 1 || !sum.Complete {
+		t.Fatalf("run: %+v", sum)
+	}
+	after := e.tokens(a.ID)
+	if after.Refresh.Reveal() == before.Refresh.Reveal() || after.Access.Reveal() == before.Access.Reveal() {
+		t.Fatal("the rotated tokens were not stored")
+	}
+	got := e.get(a.ID)
+	if got.State != account.StateActive || !got.TokenExpiresAt.Equal(e.clock.Now().Add(time.Hour)) || !got.LastProbeAt.Equal(e.clock.Now()) {
+		t.Fatalf("after refresh: %+v", got)
+	}
+	// The old refresh token is spent at the channel: reusing it is invalid_grant.
+	_, _, err := e.svc.Prober.Refresh(context.Background(), channel.Sandbox(e.srv.URL), got, before)
+	if err == nil {
+		t.Fatal("the rotated-out refresh token still works")
+	}
+	// Audit: a refresh that changes nothing a person would audit is quiet.
+	evs, _ := e.store.Events(context.Background(), ws, a.ID, store.Page{Limit: 100})
+	if len(evs.Events) != 1 {
+		t.Fatalf("%d audit events, want just the creation", len(evs.Events))
+	}
+}
+
+// TestInvalidGrantDisconnects: a revoked grant fails the refresh with invalid_grant,
+// and the account is disconnected with the channel's reason.
+func TestInvalidGrantDisconnects(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	if err := e.sandbox.Act(e.grantOf("sandbox-omar"), sandbox.ActRevoke, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour - time.Minute)
+	if sum := e.run(); sum.Counts[OutcomeDisconnected] != 1 {
+		t.Fatalf("run: %v", sum.Counts)
+	}
+	got := e.get(a.ID)
+	if got.State != account.StateDisconnected || got.Reason != account.ReasonRevoked || got.ChannelError == nil || got.ChannelError.Code != "invalid_grant" {
+		t.Fatalf("after revoke: state %s reason %s error %+v", got.State, got.Reason, got.ChannelError)
+	}
+	if !got.DueAt.IsZero() || !got.RemindAt.Equal(e.clock.Now()) {
+		t.Fatalf("a dead token must leave the check schedule and start reminders: due %v remind %v", got.DueAt, got.RemindAt)
+	}
+	// A later run does not touch it again.
+	e.clock.Advance(25 * time.Hour)
+	if sum := e.run(); len(sum.Counts) != 0 {
+		t.Fatalf("a disconnected account was checked again: %v", sum.Counts)
+	}
+}
+
+// TestPasswordChangedOnCheck: a daily check finds the password changed.
+func TestPasswordChangedOnCheck(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	e.clock.Advance(time.Hour - time.Minute)
+	e.run() // refreshed
+	if err := e.sandbox.Act(e.grantOf("sandbox-omar"), sandbox.ActPasswordChanged, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	e.run()
+	if got := e.get(a.ID); got.State != account.StateDisconnected || got.Reason != account.ReasonPasswordChanged {
+		t.Fatalf("after the password changed: %s %s", got.State, got.Reason)
+	}
+}
+
+// TestMissingPermissionOnCheck: a scope dropped at the channel makes the account
+// action required with exactly that scope; granting it again brings it back.
+func TestMissingPermissionOnCheck(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	if err := e.sandbox.Act(e.grantOf("sandbox-omar"), sandbox.ActDropScope, "report"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour - time.Minute)
+	e.run()
+	got := e.get(a.ID)
+	if got.State != account.StateActionRequired || len(got.Missing) != 1 || got.Missing[0].Name != "report" {
+		t.Fatalf("after a dropped scope: %s %+v", got.State, got.Missing)
+	}
+}
+
+// TestOutageThreeDaysThenFour: hourly runs through an outage (every call 503): after
+// three days the account is still active, backing off; past four days it is marked
+// unreachable; when the channel is back, a later check makes it active again.
+func TestOutageThreeDaysThenFour(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	e.outage.Store(true)
+	attempts := 0
+	hourly := func(hours int) {
+		for range hours {
+			e.clock.Advance(time.Hour)
+			sum := e.run()
+			attempts += sum.Counts[OutcomeTransient]
+		}
+	}
+	hourly(72)
+	got := e.get(a.ID)
+	if got.State != account.StateActive || got.TransientFailures == 0 {
+		t.Fatalf("after 3 days of 503: %s, %d failures", got.State, got.TransientFailures)
+	}
+	if attempts == 0 || attempts > 72/6+4 {
+		t.Fatalf("%d attempts in 72 hours: the back-off should space them (1, 2, 4, then 6 hours)", attempts)
+	}
+	hourly(30)
+	got = e.get(a.ID)
+	if got.State != account.StateDisconnected || got.Reason != account.ReasonUnreachable {
+		t.Fatalf("after 4+ days of 503: %s %s", got.State, got.Reason)
+	}
+	evs, _ := e.store.Events(context.Background(), ws, a.ID, store.Page{Limit: 1000})
+	last := evs.Events[len(evs.Events)-1]
+	if last.Action != account.ActDisconnect || last.Reason != account.ReasonUnreachable || last.ChannelError == nil || last.ChannelError.HTTPStatus != 503 {
+		t.Fatalf("last event %+v %+v", last, last.ChannelError)
+	}
+	// The channel comes back: the unreachable account is tried again and recovers.
+	e.outage.Store(false)
+	hourly(7)
+	if got := e.get(a.ID); got.State != account.StateActive || got.TransientFailures != 0 {
+		t.Fatalf("after the outage: %s %s, %d failures", got.State, got.Reason, got.TransientFailures)
+	}
+}
+
+// TestHardExpiryDisconnects: a token whose lifetime ends is disconnected as expired,
+// without asking the channel.
+func TestHardExpiryDisconnects(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, err := account.New(account.Spec{WorkspaceID: ws, ID: "acct-threads", Channel: channel.SandboxID, ExternalID: "th-1", DisplayName: "Threads",
+		OwnerID: "u-olivia", Kind: account.KindCompany, Grant: &account.Grant{Scopes: []string{"profile"}, TokenExpiresAt: t0.Add(5 * 24 * time.Hour)}},
+		account.Command{Actor: account.SystemActor("test"), At: t0, EventID: "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateAccount(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	e.outage.Store(true) // any call to the channel would fail: none must be made
+	e.clock.Advance(5*24*time.Hour + time.Minute)
+	sum := e.run()
+	if got := e.get("acct-threads"); got.State != account.StateDisconnected || got.Reason != account.ReasonExpired || sum.Counts[OutcomeDisconnected] != 1 {
+		t.Fatalf("after the hard expiry: %s %s %v", got.State, got.Reason, sum.Counts)
+	}
+}
+
+// TestOnlyDueAccountsAndDeadline: accounts not due are not touched; a run whose
+// deadline is near starts nothing and says it is incomplete; the next run does it all.
+func TestOnlyDueAccountsAndDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.connectSandbox("sandbox-olivia") // two accounts
+	e.connectSandbox("sandbox-omar")   // one more
+	all, _ := e.store.ListAccounts(context.Background(), ws, account.Filter{}, store.Page{Limit: 10})
+	versions := map[string]int64{}
+	for _, a := range all.Accounts {
+		versions[a.ID] = a.Version
+	}
+	e.clock.Advance(20 * time.Minute) // nothing due yet: hour-long tokens are renewed from half their life
+	e.run()
+	for _, a := range all.Accounts {
+		if e.get(a.ID).Version != versions[a.ID] {
+			t.Fatal("a run touched an account that was not due")
+		}
+	}
+	e.clock.Advance(39 * time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(e.svc.Margin/2+time.Millisecond))
+	defer cancel()
+	e.svc.defaults()
+	sum, err := e.svc.Run(ctx)
+	if err != nil || sum.Complete || len(sum.Counts) != 0 {
+		t.Fatalf("run at its deadline: %+v %v", sum, err)
+	}
+	sum = e.run()
+	if !sum.Complete || sum.Counts[OutcomeRefreshed] != 3 {
+		t.Fatalf("the next run: %+v", sum)
+	}
+	runs, err := e.store.LastRuns(context.Background())
+	if err != nil || len(runs) != 1 || runs[0].Function != FunctionName || runs[0].Counts[OutcomeRefreshed] != 3 || !runs[0].Complete {
+		t.Fatalf("run record: %+v %v", runs, err)
+	}
+}
+
+// TestPerChannelConcurrency: no more than PerChannel calls to one channel at once,
+// however many accounts are due and workers free.
+func TestPerChannelConcurrency(t *testing.T) {
+	e := newEnv(t)
+	for range 4 {
+		e.connectSandbox("sandbox-olivia")
+	}
+	// Six more accounts on the same sandbox login (created apart, so they are due).
+	ctx := context.Background()
+	tok := e.tokens(e.connectSandbox("sandbox-omar")[0].ID)
+	for i := range 6 {
+		id := "extra-" + string(rune('a'+i))
+		c, _ := account.New(account.Spec{WorkspaceID: ws, ID: id, Channel: channel.SandboxID, ExternalID: id, DisplayName: id, OwnerID: "u-olivia",
+			Kind: account.KindCompany, Grant: &account.Grant{Scopes: tok.Scopes, Refreshable: true, TokenExpiresAt: tok.AccessExpiresAt,
+				RefreshExpiresAt: tok.RefreshExpiresAt}}, account.Command{Actor: account.SystemActor("test"), At: t0, EventID: id})
+		if err := e.store.CreateAccount(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		sealed, _ := e.vault.SealTokens(ctx, tok, vault.AccountBinding(ws, id))
+		if err := e.store.PutTokens(ctx, ws, id, sealed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.svc.PerChannel, e.svc.Workers = 2, 16
+	e.maxSeen.Store(0)
+	hold := make(chan struct{})
+	e.hold.Store(&hold)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.clock.Advance(25 * time.Hour)
+		e.run()
+	}()
+	// Let calls through one by one while the run is going.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case hold <- struct{}{}:
+			continue
+		case <-done:
+		}
+		break
+	}
+	if m := e.maxSeen.Load(); m > 2 || m == 0 {
+		t.Fatalf("%d calls to the channel at once, want at most 2", m)
+	}
+}
