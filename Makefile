@@ -52,10 +52,13 @@ build:
 	@if [ -z "$(strip $(FUNCTIONS))" ]; then echo "no functions to build yet"; fi
 	$(foreach f,$(FUNCTIONS),$(call build_function,$(firstword $(subst :, ,$(f))),$(BUILD_DIR)/$(firstword $(subst :, ,$(f))))$(newline))
 
-## tools: install the local stand-ins the tests use where they are missing
+## tools: install the local stand-ins and cfn-lint the tests use where they are missing
 tools:
 	@command -v moto_server >/dev/null 2>&1 || python3 -m pip install --quiet 'moto[server]' || \
 		{ echo "moto_server is missing and could not be installed: pip install 'moto[server]'"; [ "$${CI:-}" != true ]; }
+	@# cfn-lint with the SAM translator whose schema and policy templates are in functions/testdata/sam.
+	@command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install --quiet 'cfn-lint==1.51.0' 'aws-sam-translator==1.110.0' || \
+		{ echo "cfn-lint is missing and could not be installed: pip install 'cfn-lint==1.51.0' 'aws-sam-translator==1.110.0'"; [ "$${CI:-}" != true ]; }
 	@# npm stand-ins (aws-ses-v2-local, dynalite); npm writes node_modules/.package-lock.json
 	@# last, so it is missing or older than the lock file until an install has completed.
 	@[ ! scripts/standins/package-lock.json -nt scripts/standins/node_modules/.package-lock.json ] || \

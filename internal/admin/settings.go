@@ -58,13 +58,13 @@ func (s *Service) UpdateWorkspace(ctx context.Context, p auth.Principal, patch W
 				st.TimeZone = strings.TrimSpace(*sp.TimeZone)
 			}
 			if sp.WarningWindowDays != nil {
-				st.WarningWindow = time.Duration(*sp.WarningWindowDays) * day
+				st.WarningWindow = inDays(*sp.WarningWindowDays)
 			}
 			if sp.ReminderPolicy != nil {
 				st.ReminderPolicy = *sp.ReminderPolicy
 			}
 			if sp.ExponentialCapDays != nil {
-				st.ExponentialCap = time.Duration(*sp.ExponentialCapDays) * day
+				st.ExponentialCap = inDays(*sp.ExponentialCapDays)
 			}
 			if sp.CopyAdminsFromStep != nil {
 				st.CopyAdminsFromStep = *sp.CopyAdminsFromStep
@@ -76,10 +76,10 @@ func (s *Service) UpdateWorkspace(ctx context.Context, p auth.Principal, patch W
 				st.PostExpiryWeekly = *sp.PostExpiryWeekly
 			}
 			if sp.SeriesFirstGapDays != nil {
-				st.SeriesFirstGap = time.Duration(*sp.SeriesFirstGapDays) * day
+				st.SeriesFirstGap = inDays(*sp.SeriesFirstGapDays)
 			}
 			if sp.SeriesIntervalDays != nil {
-				st.SeriesInterval = time.Duration(*sp.SeriesIntervalDays) * day
+				st.SeriesInterval = inDays(*sp.SeriesIntervalDays)
 			}
 			if sp.SeriesRepeats != nil {
 				st.SeriesRepeats = *sp.SeriesRepeats
@@ -106,4 +106,11 @@ func withField(err error) error {
 		return err
 	}
 	return relink.Invalid("settings."+f, "%s", relink.ErrorMessage(err))
+}
+
+// inDays converts a day count from a request, clamped so that no count can overflow
+// a Duration into a value that looks valid: out-of-range counts stay out of range, and
+// Settings.Validate refuses them naming the field.
+func inDays(n int) time.Duration {
+	return time.Duration(min(max(n, -1), 100_000)) * day
 }

@@ -383,6 +383,16 @@ func TestRouteEffects(t *testing.T) {
 	if got := f.call(tok, "PATCH", "/v1/workspace", map[string]any{"settings": map[string]any{"warning_window_days": 0}}); got.status != 400 {
 		t.Fatalf("bad window: %d", got.status)
 	}
+	// Day counts that would overflow a duration into a valid-looking one are refused too.
+	for _, field := range []string{"warning_window_days", "exponential_cap_days", "series_first_gap_days", "series_interval_days"} {
+		if got := f.call(tok, "PATCH", "/v1/workspace", map[string]any{"settings": map[string]any{field: 281474976710676}}); got.status != 400 {
+			t.Fatalf("%s overflowing: %d", field, got.status)
+		}
+	}
+	f.call(tok, "GET", "/v1/workspace", nil).json(t, &w)
+	if w.Settings.WarningWindowDays != 30 {
+		t.Fatalf("a refused change changed the settings: %+v", w.Settings)
+	}
 
 	// Dashboard counts.
 	var d admin.Dashboard

@@ -73,6 +73,25 @@ func TestOwnerReconnectsSeededAccountLocally(t *testing.T) {
 	if _, _, page = do("GET", base+"/sandbox/controls", nil); !strings.Contains(page, "Olivia Sandbox") {
 		t.Fatalf("sandbox controls do not show the new grant:\n%s", page)
 	}
+
+	// The tour goes on: revoke the grant on the controls page, move the clock an hour,
+	// and the scheduled check finds it revoked and the reminders email Olivia.
+	grants := regexp.MustCompile(`name="grant" value="([^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(grants) == 0 {
+		t.Fatalf("no grant form on the controls page:\n%s", page)
+	}
+	if status, _, _ = do("POST", base+"/sandbox/controls", url.Values{"grant": {grants[len(grants)-1][1]}, "action": {"revoke"}}); status != http.StatusOK {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, at, _ = do("POST", base+"/dev/clock", url.Values{"by": {"1h"}}); status != http.StatusOK || at.Path != "/dev/clock" {
+		t.Fatalf("move the clock: %d %s", status, at)
+	}
+	if _, _, page = do("GET", base+"/me", nil); !regexp.MustCompile(`(?s)Sandbox Brand.*?(revoked|Disconnected)`).MatchString(page) {
+		t.Fatalf("an hour after the revoke, /me does not show Sandbox Brand disconnected:\n%s", page)
+	}
+	if _, _, page = do("GET", base+"/dev/mail", nil); !regexp.MustCompile(`Sandbox Brand on Sandbox\s+Access was revoked`).MatchString(page) || !strings.Contains(page, "to olivia.owner@acme.example") {
+		t.Fatalf("no reminder to Olivia about Sandbox Brand in the dev mailbox:\n%s", page)
+	}
 	stop()
 
 	_, banner2, stop2 := start(t, dir)

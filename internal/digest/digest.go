@@ -132,7 +132,7 @@ func (s *Service) Run(ctx context.Context) (Summary, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		stop = func() bool { return time.Until(dl) < s.Margin }
 	}
-	works, complete, err := s.collect(ctx, now, sum.Counts)
+	works, complete, err := s.collect(ctx, now, stop, sum.Counts)
 	if err != nil {
 		return sum, err
 	}
@@ -163,16 +163,22 @@ func (s *Service) Run(ctx context.Context) (Summary, error) {
 		s.send(ctx, sum.ID, byRecipient[id], settled, sum.Counts)
 	}
 
-	// Steps whose every recipient is settled are done; accounts look again later.
+	// Steps whose every recipient is settled are done; accounts look again later. An
+	// account not reached before the deadline keeps its due RemindAt: the next run
+	// settles it (its claims stop anything going out twice).
+	unsettled := map[string]bool{} // step keys
+	for _, p := range pairs {
+		if !settled[p.key] {
+			unsettled[p.step.Key] = true
+		}
+	}
 	for _, w := range works {
+		if stop() {
+			sum.Complete = false
+			break
+		}
 		for _, st := range w.steps {
-			done := true
-			for _, p := range pairs {
-				if p.w == w && p.step.Key == st.Key && !settled[p.key] {
-					done = false
-				}
-			}
-			if !done {
+			if unsettled[st.Key] {
 				w.open = true
 				continue
 			}
@@ -192,7 +198,7 @@ func (s *Service) Run(ctx context.Context) (Summary, error) {
 }
 
 // collect reads the accounts whose reminders are due and the steps due for each.
-func (s *Service) collect(ctx context.Context, now time.Time, counts map[string]int) ([]*work, bool, error) {
+func (s *Service) collect(ctx context.Context, now time.Time, stop func() bool, counts map[string]int) ([]*work, bool, error) {
 	settings := map[string]workspace.Workspace{}
 	var works []*work
 	shards := s.Store.Shards()
@@ -201,6 +207,9 @@ func (s *Service) collect(ctx context.Context, now time.Time, counts map[string]
 		shard := (first + i) % shards
 		page := store.Page{Limit: s.PageSize}
 		for {
+			if stop() {
+				return works, false, nil
+			}
 			got, err := s.Store.RemindersDue(ctx, shard, now, page)
 			if err != nil {
 				return works, false, fmt.Errorf("read remind shard %d: %w", shard, err)
@@ -216,7 +225,7 @@ func (s *Service) collect(ctx context.Context, now time.Time, counts map[string]
 					}
 					settings[a.WorkspaceID] = ws
 				}
-				steps := reminder.Due(a, ws.Settings, func(key string) bool { return s.done(ctx, key) }, now)
+				steps := current(reminder.Due(a, ws.Settings, func(key string) bool { return s.done(ctx, key) }, now), now)
 				counts[CountAccounts]++
 				counts[CountSteps] += len(steps)
 				works = append(works, &work{a: a, ws: ws, steps: steps, next: reminder.NextRun(a, ws.Settings, now)})
@@ -228,6 +237,17 @@ func (s *Service) collect(ctx context.Context, now time.Time, counts map[string]
 		}
 	}
 	return works, true, nil
+}
+
+// maxStepAge is the oldest a due step may be and still be sent. Send records live
+// store.SendRetention; a step older than that would look unsent once its record is
+// gone and go out a second time, a year late. Steps that old were superseded by
+// every reminder since.
+const maxStepAge = store.SendRetention - 30*24*time.Hour
+
+// current drops the steps older than maxStepAge.
+func current(steps []reminder.Step, now time.Time) []reminder.Step {
+	return slices.DeleteFunc(steps, func(st reminder.Step) bool { return now.Sub(st.At) > maxStepAge })
 }
 
 // done reports whether a step was marked done. A read failure counts as not done: the

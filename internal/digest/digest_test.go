@@ -610,3 +610,19 @@ func hashOf(t *testing.T, link string) string {
 	}
 	return h
 }
+
+// TestNoRepeatsPastSendRetention: send records live store.SendRetention (400 days);
+// an account disconnected for longer must not get its first steps again when their
+// records lapse. Runs every 6 hours for 430 days.
+func TestNoRepeatsPastSendRetention(t *testing.T) {
+	e := boltEnv(t)
+	e.addAccount(ws, "a1", account.KindPersonal, account.Grant{})
+	e.disconnect(ws, "a1", account.ReasonRevoked)
+	e.run()
+	e.every(6*time.Hour, 430*24*time.Hour)
+	want := days(0, 1, 2, 4, 8, 16)
+	for d := 46.0; d <= 430; d += 30 {
+		want = append(want, days(d)...)
+	}
+	sameSchedule(t, "owner", e.arrivals(owner), want, 6*time.Hour)
+}

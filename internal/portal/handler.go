@@ -322,9 +322,9 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if u, err := h.svc.Store.GetUser(r.Context(), v.Link.WorkspaceID, v.Link.UserID); err == nil {
-		inv.InvitedBy = u.Name
-	}
+	// The link names the invited person, not the inviter (whom it does not record), so
+	// the page says "You were invited" rather than naming the invited person as their
+	// own inviter. InvitedBy stays empty until links record who sent the invite.
 	h.render(w, r, http.StatusOK, "invite.html", page{Title: "Connect your accounts", Viewer: &v, Data: inv})
 }
 
