@@ -82,7 +82,8 @@ func main() {
 	svc := &admin.Service{Store: st, Registry: registry, Links: owners.Links, Connect: owners.Connect, Mail: sender,
 		Clock: clk, IDs: ids, Random: rand.Reader, Logger: logger,
 		Checker: admin.ProbeChecker{Store: st, Vault: v, Registry: registry,
-			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: clk}}}
+			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: clk,
+				Renewals: &probe.StoreRenewals{Sends: st, Clock: clk, IDs: ids, Logger: logger}}}}
 	adapter := &apigw.Adapter{Handler: api.NewHandler(svc, logger), Context: apigw.JWTClaims(cfg.WorkspaceClaim), Logger: logger}
 	lambda.Start(adapter.Serve)
 }

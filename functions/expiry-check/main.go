@@ -58,9 +58,11 @@ func main() {
 		os.Exit(1)
 	}
 	creds := &secrets.ChannelCredentials{Values: sm, Name: cfg.ChannelsSecret}
+	ids := ident.NewULID(clk.Now)
+	prober := &probe.Prober{HTTP: &http.Client{Timeout: 10 * time.Second}, Credentials: creds, Clock: clk,
+		Renewals: &probe.StoreRenewals{Sends: st, Clock: clk, IDs: ids, Logger: logger}}
 	svc := &checkup.Service{Store: st, Registry: registry, Vault: vault.New(secrets.NewKeyRingSource(sm, cfg.TokenKeysSecret)),
-		Prober: &probe.Prober{HTTP: &http.Client{Timeout: 10 * time.Second}, Credentials: creds, Clock: clk},
-		Clock:  clk, IDs: ident.NewULID(clk.Now), Logger: logger}
+		Prober: prober, Clock: clk, IDs: ids, Logger: logger}
 	lambda.Start(func(ctx context.Context, _ json.RawMessage) (checkup.Summary, error) {
 		return svc.Run(ctx)
 	})

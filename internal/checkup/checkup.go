@@ -62,6 +62,7 @@ type Service struct {
 	slots    map[string]chan struct{}
 	limiters map[string]*rate.Limiter
 	logins   map[string]*sync.Mutex
+	logged   map[string]time.Time // channel and error code → when last logged
 }
 
 func (s *Service) defaults() {
@@ -85,6 +86,7 @@ func (s *Service) defaults() {
 			s.Logger = slog.Default()
 		}
 		s.slots, s.limiters, s.logins = map[string]chan struct{}{}, map[string]*rate.Limiter{}, map[string]*sync.Mutex{}
+		s.logged = map[string]time.Time{}
 	})
 }
 
@@ -199,6 +201,21 @@ func (s *Service) wait(ctx context.Context, ch string) error {
 	return l.Wait(ctx)
 }
 
+// firstInAWhile reports whether a failure of this kind on this channel was not logged
+// in the last hour: a missing app credential fails every account of the channel on
+// every run, and one line an hour says it as well as thousands.
+func (s *Service) firstInAWhile(channelID, code string) bool {
+	key := channelID + "\x00" + code
+	now := s.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.logged[key]; ok && now.Sub(last) < time.Hour {
+		return false
+	}
+	s.logged[key] = now
+	return true
+}
+
 // login serialises the accounts of one login (a LinkedIn member's pages, a Google
 // account's channels): they share a refresh token, and with rotating refresh tokens
 // two renewals at once would spend it twice and disconnect the loser.
@@ -232,6 +249,9 @@ func (s *Service) checkOne(ctx, logCtx context.Context, a account.Account) strin
 		if err == nil {
 			return outcome
 		}
+		if errors.Is(err, probe.ErrRenewing) {
+			return OutcomeSkipped // another run is renewing it right now; it stays due
+		}
 		if relink.ErrorCode(err) == relink.ECONFLICT && attempt == 0 {
 			fresh, gerr := s.Store.GetAccount(ctx, a.WorkspaceID, a.ID)
 			if gerr != nil || fresh.DueAt.IsZero() || fresh.DueAt.After(s.Clock.Now()) {
@@ -240,7 +260,9 @@ func (s *Service) checkOne(ctx, logCtx context.Context, a account.Account) strin
 			a = fresh
 			continue
 		}
-		s.Logger.ErrorContext(logCtx, "check account", "workspace", a.WorkspaceID, "account", a.ID, "channel", a.Channel, "err", err)
+		if s.firstInAWhile(a.Channel, relink.ErrorCode(err)) {
+			s.Logger.ErrorContext(logCtx, "check account", "workspace", a.WorkspaceID, "account", a.ID, "channel", a.Channel, "err", err)
+		}
 		return OutcomeFailed
 	}
 }

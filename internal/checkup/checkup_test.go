@@ -101,7 +101,8 @@ func newEnv(t *testing.T) *env {
 	e.connect = &connect.Service{Store: st, Registry: reg, Credentials: creds{},
 		Identifiers: map[string]connect.Identifier{channel.SandboxID: connect.SandboxIdentifier{HTTP: e.srv.Client()}},
 		Vault:       e.vault, Clock: clk, IDs: ids, Random: rand.Reader, BaseURL: "https://relink.example", HTTP: e.srv.Client()}
-	e.svc = &Service{Store: st, Registry: reg, Vault: e.vault, Prober: &probe.Prober{HTTP: e.srv.Client(), Credentials: creds{}, Clock: clk},
+	e.svc = &Service{Store: st, Registry: reg, Vault: e.vault, Prober: &probe.Prober{HTTP: e.srv.Client(), Credentials: creds{}, Clock: clk,
+		Renewals: &probe.StoreRenewals{Sends: st, Clock: clk, IDs: ids}},
 		Clock: clk, IDs: ids, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), RatePerChannel: 1000}
 	ctx := context.Background()
 	if _, err := st.CreateWorkspace(ctx, workspace.Workspace{ID: ws, Name: "Acme", Settings: workspace.DefaultSettings(), CreatedAt: t0, UpdatedAt: t0}); err != nil {
@@ -428,5 +429,115 @@ func TestPerChannelConcurrency(t *testing.T) {
 	}
 	if m := e.maxSeen.Load(); m > 2 || m == 0 {
 		t.Fatalf("%d calls to the channel at once, want at most 2", m)
+	}
+}
+
+type noCreds struct{}
+
+func (noCreds) Credentials(context.Context, string) (channel.Credentials, error) {
+	return channel.Credentials{}, nil // incomplete: Relink's own misconfiguration
+}
+
+// TestMissingCredentialsChangeNothing: without Relink's app credentials for a channel
+// no account of it is touched (it is Relink's fault, not the token's); they stay due,
+// and the failure is logged once an hour, not once per account per run.
+func TestMissingCredentialsChangeNothing(t *testing.T) {
+	e := newEnv(t)
+	accts := e.connectSandbox("sandbox-olivia")
+	e.svc.Prober = &probe.Prober{HTTP: e.srv.Client(), Credentials: noCreds{}, Clock: e.clock,
+		Renewals: &probe.StoreRenewals{Sends: e.store, Clock: e.clock, IDs: e.svc.IDs}}
+	e.clock.Advance(59 * time.Minute)
+	for range 3 {
+		if sum := e.run(); sum.Counts[OutcomeFailed] != len(accts) {
+			t.Fatalf("run: %v", sum.Counts)
+		}
+		e.clock.Advance(15 * time.Minute)
+	}
+	for _, a := range accts {
+		if got := e.get(a.ID); got.State != account.StateActive || got.TransientFailures != 0 || got.Version != a.Version {
+			t.Fatalf("an account was changed for Relink's own fault: %+v", got)
+		}
+	}
+	if n := strings.Count(e.logs.String(), `"msg":"check account"`); n != 1 {
+		t.Fatalf("%d error lines in 45 minutes, want 1:\n%s", n, e.logs.String())
+	}
+	e.clock.Advance(time.Hour)
+	e.run()
+	if n := strings.Count(e.logs.String(), `"msg":"check account"`); n != 2 {
+		t.Fatalf("%d error lines after another hour, want 2", n)
+	}
+	if strings.Contains(e.logs.String(), "sandbox-secret") || strings.Contains(e.logs.String(), sandbox.ClientSecret) {
+		t.Fatal("a secret in the logs")
+	}
+}
+
+// TestTwoRunsAtOnceDoNotDisconnect: two expiry-check runs (two Lambda instances) find
+// the same account due at the same moment. The rotating refresh token may be sent to
+// the channel once — the sandbox, like careful providers, revokes the whole grant when
+// a spent one comes back — so the second run sees the first one's claim and leaves
+// the account for later; the account stays active with working tokens.
+func TestTwoRunsAtOnceDoNotDisconnect(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	other := &Service{Store: e.store, Registry: e.svc.Registry, Vault: e.vault, Prober: e.svc.Prober, Clock: e.clock,
+		IDs: e.svc.IDs, Logger: e.svc.Logger, RatePerChannel: 1000}
+	e.clock.Advance(59 * time.Minute)
+	hold := make(chan struct{})
+	e.hold.Store(&hold)
+	sums := make([]Summary, 2)
+	done := make(chan int, 2)
+	for i, svc := range []*Service{e.svc, other} {
+		go func() {
+			sum, err := svc.Run(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			sums[i] = sum
+			done <- i
+		}()
+	}
+	// One renewal reaches the channel and is held there; the other run must finish
+	// meanwhile without calling the channel.
+	first := <-done
+	if n := e.inFlight.Load(); n != 1 {
+		t.Fatalf("%d calls at the channel, want the one held", n)
+	}
+	e.hold.Store(nil)
+	close(hold)
+	<-done
+	got := e.get(a.ID)
+	if got.State != account.StateActive {
+		t.Fatalf("after two runs at once: %s %s (runs %v, %v)", got.State, got.Reason, sums[0].Counts, sums[1].Counts)
+	}
+	if sums[first].Counts[OutcomeSkipped] != 1 || sums[1-first].Counts[OutcomeRefreshed] != 1 {
+		t.Fatalf("want one renewal and one skip: %v, %v", sums[0].Counts, sums[1].Counts)
+	}
+	// The stored tokens are the live ones: the next renewal works.
+	e.clock.Advance(59 * time.Minute)
+	if sum := e.run(); sum.Counts[OutcomeRefreshed] != 1 {
+		t.Fatalf("next renewal: %v", sum.Counts)
+	}
+	if got := e.get(a.ID); got.State != account.StateActive {
+		t.Fatalf("after the next renewal: %s %s", got.State, got.Reason)
+	}
+}
+
+// TestRenewalClaimReleasedAfterOutage: a renewal the channel never decided (503) gives
+// its claim back, so the next run renews with the same refresh token.
+func TestRenewalClaimReleasedAfterOutage(t *testing.T) {
+	e := newEnv(t)
+	a := e.connectSandbox("sandbox-omar")[0]
+	e.clock.Advance(59 * time.Minute)
+	e.outage.Store(true)
+	if sum := e.run(); sum.Counts[OutcomeTransient] != 1 {
+		t.Fatalf("during the outage: %v", sum.Counts)
+	}
+	e.outage.Store(false)
+	e.clock.Advance(time.Hour) // the back-off
+	if sum := e.run(); sum.Counts[OutcomeRefreshed] != 1 {
+		t.Fatalf("after the outage: %v", sum.Counts)
+	}
+	if got := e.get(a.ID); got.State != account.StateActive {
+		t.Fatalf("%s %s", got.State, got.Reason)
 	}
 }

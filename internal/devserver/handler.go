@@ -102,17 +102,21 @@ func build(cfg appConfig) (*app, error) {
 		BaseURL: cfg.BaseURL, CodePepper: cfg.Keys.CodePepper, UnsubscribeKey: cfg.Keys.Unsubscribe, Logger: cfg.Logger,
 	})
 	owner := portal.NewHandler(svc, portal.Signer{Key: cfg.Keys.Session})
+	// One prober for the admin API and the expiry check, guarding refresh tokens as the
+	// functions do across Lambda instances.
+	prober := &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: cfg.Clock,
+		Renewals: &probe.StoreRenewals{Sends: cfg.Store, Clock: cfg.Clock, IDs: cfg.IDs, Logger: cfg.Logger}}
 	// The admin API behind dev tokens, as API Gateway's JWT authorizer puts it in AWS.
 	issuer := auth.Issuer{Key: cfg.Keys.APIToken, Issuer: "relink-local", Audience: "relink-api", Now: cfg.Clock.Now}
 	adminSvc := &admin.Service{Store: cfg.Store, Registry: registry, Links: svc.Links, Connect: svc.Connect, Mail: box,
 		Clock: cfg.Clock, IDs: cfg.IDs, Random: rand.Reader, Logger: cfg.Logger,
 		Checker: admin.ProbeChecker{Store: cfg.Store, Vault: vault.New(fixedRing{cfg.Ring}), Registry: registry,
-			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: cfg.Clock}}}
+			Prober: prober}}
 	adminAPI := issuer.Middleware(api.NewHandler(adminSvc, cfg.Logger))
 	// The two scheduled functions, on the local clock.
 	sched := &scheduler{clock: cfg.Clock, logger: cfg.Logger,
 		checks: &checkup.Service{Store: cfg.Store, Registry: registry, Vault: vault.New(fixedRing{cfg.Ring}),
-			Prober: &probe.Prober{HTTP: channelHTTP, Credentials: creds, Clock: cfg.Clock}, Clock: cfg.Clock, IDs: cfg.IDs,
+			Prober: prober, Clock: cfg.Clock, IDs: cfg.IDs,
 			Logger: cfg.Logger, Margin: time.Second},
 		reminders: &digest.Service{Store: cfg.Store, Registry: registry, Links: svc.Links, Unsubscribe: svc.Unsubscribe,
 			Mail: box, Clock: cfg.Clock, IDs: cfg.IDs, Logger: cfg.Logger, Margin: time.Second}}

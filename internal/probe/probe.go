@@ -35,6 +35,7 @@ type Prober struct {
 	HTTP        *http.Client // nil: http.DefaultClient
 	Credentials Credentials
 	Clock       clock.Clock
+	Renewals    Renewals // nil: no guard (a single process)
 }
 
 // Result is what a check found.

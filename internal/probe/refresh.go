@@ -32,11 +32,25 @@ func (p *Prober) Refresh(ctx context.Context, ch channel.Channel, a account.Acco
 	if err := p.ready(ch, a); err != nil {
 		return vault.Tokens{}, account.Grant{}, err
 	}
+	renew := p.refreshGrant
 	switch {
 	case canRenewWithRefreshToken(t):
-		return p.refreshGrant(ctx, ch, a, t)
 	case ch.SelfRefreshGrant != "":
-		return p.selfRefresh(ctx, ch, a, t)
+		renew = p.selfRefresh
+	default:
+		renew = nil
+	}
+	if renew != nil {
+		if p.Renewals == nil {
+			return renew(ctx, ch, a, t)
+		}
+		done, err := p.Renewals.Claim(ctx, t)
+		if err != nil {
+			return vault.Tokens{}, account.Grant{}, err
+		}
+		nt, g, err := renew(ctx, ch, a, t)
+		done(err)
+		return nt, g, err
 	}
 	msg := fmt.Sprintf("%s issued no refresh token for this account, so only reconnecting renews it.", ch.Name)
 	if ch.PageTokensNeverExpire {
