@@ -40,6 +40,7 @@ import (
 	"github.com/relinkhq/relink/internal/secrets"
 	"github.com/relinkhq/relink/internal/standin"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/sweep"
 	"github.com/relinkhq/relink/internal/workspace"
 )
 
@@ -619,6 +620,7 @@ type runSummary struct {
 	FinishedAt time.Time
 	Complete   bool
 	Counts     map[string]int
+	Partition  sweep.Partition
 }
 
 // scheduledRun is what one sample scheduled event must do: seed writes what its run
@@ -981,6 +983,7 @@ func TestScheduledFunctionsMatchTemplate(t *testing.T) {
 			Properties struct {
 				Timeout                      int
 				ReservedConcurrentExecutions int
+				FunctionName                 string
 				Environment                  struct{ Variables map[string]any }
 				Events                       map[string]schedule
 			}
@@ -1010,8 +1013,16 @@ func TestScheduledFunctionsMatchTemplate(t *testing.T) {
 			if timeout := time.Duration(fn.Properties.Timeout) * time.Second; timeout <= 0 || timeout >= digest.StaleClaim || timeout >= c.period {
 				t.Errorf("Timeout %v: a run must end before the next one and before digest.StaleClaim (%v)", timeout, digest.StaleClaim)
 			}
-			if id == "ExpiryCheckFunction" && fn.Properties.ReservedConcurrentExecutions != 1 {
-				t.Errorf("ReservedConcurrentExecutions %d: two expiry checks at once would spend shared refresh tokens twice",
+			// The expiry check starts the partitions of a large sweep by invoking itself,
+			// by name, so reserving one execution would throttle them.
+			if id == "ExpiryCheckFunction" && (fn.Properties.ReservedConcurrentExecutions != 0 ||
+				fn.Properties.FunctionName != "relink-${Stage}-expiry-check" ||
+				!strings.Contains(string(must(os.ReadFile("../template.yaml"))), `Action: lambda:InvokeFunction
+              Resource: !Sub "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:relink-${Stage}-expiry-check"`)) {
+				t.Errorf("the expiry check must be named relink-${Stage}-expiry-check, may invoke itself, and reserves no concurrency")
+			}
+			if id == "RemindersFunction" && fn.Properties.ReservedConcurrentExecutions != 1 {
+				t.Errorf("ReservedConcurrentExecutions %d: reminders pace themselves to the SES rate, one run at a time",
 					fn.Properties.ReservedConcurrentExecutions)
 			}
 			if id == "RemindersFunction" && fn.Properties.Environment.Variables["PUBLIC_URL"] == nil {

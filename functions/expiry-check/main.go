@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/relinkhq/relink/internal/channel"
@@ -21,6 +22,7 @@ import (
 	"github.com/relinkhq/relink/internal/config"
 	"github.com/relinkhq/relink/internal/dynamo"
 	"github.com/relinkhq/relink/internal/ident"
+	"github.com/relinkhq/relink/internal/lambdafn"
 	"github.com/relinkhq/relink/internal/probe"
 	"github.com/relinkhq/relink/internal/secrets"
 	"github.com/relinkhq/relink/internal/store"
@@ -63,7 +65,10 @@ func main() {
 		Renewals: &probe.StoreRenewals{Sends: st, Clock: clk, IDs: ids, Logger: logger}}
 	svc := &checkup.Service{Store: st, Registry: registry, Vault: vault.New(secrets.NewKeyRingSource(sm, cfg.TokenKeysSecret)),
 		Prober: prober, Clock: clk, IDs: ids, Logger: logger}
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) (checkup.Summary, error) {
-		return svc.Run(ctx)
+	if cfg.FunctionName != "" {
+		svc.Fanout = &lambdafn.Fanout{API: lambdasdk.NewFromConfig(awsCfg), Function: cfg.FunctionName}
+	}
+	lambda.Start(func(ctx context.Context, payload json.RawMessage) (checkup.Summary, error) {
+		return svc.Handle(ctx, payload)
 	})
 }

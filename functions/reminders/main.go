@@ -68,7 +68,7 @@ func main() {
 		Links:       &portal.Links{Store: st, Clock: clk, Random: rand.Reader, BaseURL: cfg.PublicURL},
 		Unsubscribe: portal.Unsubscriber{Key: keys.Unsubscribe, BaseURL: cfg.PublicURL},
 		Mail:        sender, Clock: clk, IDs: ident.NewULID(clk.Now), Logger: logger}
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) (digest.Summary, error) {
-		return svc.Run(ctx)
+	lambda.Start(func(ctx context.Context, payload json.RawMessage) (digest.Summary, error) {
+		return svc.Handle(ctx, payload)
 	})
 }

@@ -214,10 +214,12 @@ func (s *Service) detailOf(ctx context.Context, a account.Account) (AccountDetai
 // ReaddLinks are the two ways to reconnect an account: the channel's consent for
 // whoever follows it now, and a magic link for the owner that lasts days.
 type ReaddLinks struct {
-	ConsentURL         string    `json:"consent_url"`
-	ConsentExpiresAt   time.Time `json:"consent_expires_at"`
-	ReconnectURL       string    `json:"reconnect_url"`
-	ReconnectExpiresAt time.Time `json:"reconnect_expires_at"`
+	ConsentURL       string    `json:"consent_url"`
+	ConsentExpiresAt time.Time `json:"consent_expires_at"`
+	// The owner's personal link; absent when the caller may not act as the owner (an
+	// admin's account, asked for by another admin): a reminder reaches them instead.
+	ReconnectURL       string     `json:"reconnect_url,omitempty"`
+	ReconnectExpiresAt *time.Time `json:"reconnect_expires_at,omitempty"`
 }
 
 // ReauthError refuses an activation whose token no longer works, with the links that
@@ -304,14 +306,18 @@ func (s *Service) readdLinks(ctx context.Context, p auth.Principal, a account.Ac
 	if err != nil {
 		return ReaddLinks{}, fmt.Errorf("the account's owner: %w", err)
 	}
+	out := ReaddLinks{ConsentURL: consent, ConsentExpiresAt: s.Clock.Now().Add(10 * time.Minute).UTC()}
+	if !mayActAs(p, owner) {
+		return out, nil
+	}
 	url, link, err := s.Links.Issue(ctx, magiclink.Spec{WorkspaceID: a.WorkspaceID, UserID: owner.ID, Email: owner.Email,
 		Purpose: magiclink.PurposeReconnect})
 	if err != nil {
 		return ReaddLinks{}, err
 	}
-	now := s.Clock.Now()
-	return ReaddLinks{ConsentURL: consent, ConsentExpiresAt: now.Add(10 * time.Minute).UTC(), ReconnectURL: url,
-		ReconnectExpiresAt: link.ExpiresAt.UTC()}, nil
+	exp := link.ExpiresAt.UTC()
+	out.ReconnectURL, out.ReconnectExpiresAt = url, &exp
+	return out, nil
 }
 
 // Transfer moves an account to another owner.

@@ -242,11 +242,22 @@ func (s *Service) ConnectLink(ctx context.Context, p auth.Principal, id string, 
 		}
 		return ConnectLink{ExpiresAt: l.ExpiresAt.UTC(), SentTo: u.Email}, nil
 	}
+	if !mayActAs(p, u) {
+		return ConnectLink{}, relink.Errorf(relink.EFORBIDDEN,
+			"Only the primary admin may copy another admin's link (it signs in as them); send it to them instead.")
+	}
 	url, l, err := s.Links.Rotate(ctx, magiclink.Spec{WorkspaceID: u.WorkspaceID, UserID: u.ID, Email: u.Email, Purpose: magiclink.PurposeConnect})
 	if err != nil {
 		return ConnectLink{}, err
 	}
 	return ConnectLink{URL: url, ExpiresAt: l.ExpiresAt.UTC()}, nil
+}
+
+// mayActAs reports whether p may hold u's personal link, which signs in as u on the
+// owner pages: their own, an owner's (admins manage owners' accounts), or anyone's
+// for the primary admin. An admin never gets another admin's.
+func mayActAs(p auth.Principal, u workspace.User) bool {
+	return u.ID == p.UserID || u.Role == workspace.RoleOwner || p.Role == workspace.RolePrimaryAdmin
 }
 
 func (s *Service) sendConnectLink(ctx context.Context, p auth.Principal, u workspace.User) (magiclink.Link, error) {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"net/url"
 	"slices"
 	"strconv"
@@ -151,6 +152,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	// ServeMux would answer an unclean path ("//", "..") with an HTML redirect; no API
+	// route has one, so it is simply not a route.
+	if p := r.URL.Path; p != path.Clean(p) && p != path.Clean(p)+"/" {
+		h.fail(w, r, relink.Errorf(relink.ENOTFOUND, "There is no API route %s %s.", r.Method, p))
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		if allowed := h.allowed(r); len(allowed) > 0 {
 			hd.Set("Allow", strings.Join(allowed, ", "))

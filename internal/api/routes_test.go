@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -362,6 +364,40 @@ func TestRouteEffects(t *testing.T) {
 	if sent.URL != "" || sent.SentTo != "olivia@acme.example" {
 		t.Fatalf("send: %+v", sent)
 	}
+	// A link signs in as its person: an admin may copy an owner's or their own, never
+	// another admin's (the primary admin may); sending it to them is fine.
+	adaTok := f.tokenOf(anAdmin)
+	if got := f.call(adaTok, "POST", "/v1/users/"+patID+"/connect-link", nil); got.status != 403 {
+		t.Fatalf("an admin copying the primary admin's link: %d", got.status)
+	}
+	if got := f.call(adaTok, "POST", "/v1/users/"+patID+"/connect-link", map[string]any{"send": true}); got.status != 200 {
+		t.Fatalf("an admin sending the primary admin their link: %d", got.status)
+	}
+	for _, who := range []string{oliviaID, adaID} {
+		if got := f.call(adaTok, "POST", "/v1/users/"+who+"/connect-link", nil); got.status != 200 {
+			t.Fatalf("an admin copying %s's link: %d", who, got.status)
+		}
+	}
+	if got := f.call(tok, "POST", "/v1/users/"+adaID+"/connect-link", nil); got.status != 200 {
+		t.Fatalf("the primary admin copying an admin's link: %d", got.status)
+	}
+	// The same for re-add: on the primary admin's account, another admin gets the
+	// consent link to follow but not the owner's personal link.
+	if got := f.call(tok, "POST", "/v1/accounts/"+f.brand+"/transfer", map[string]any{"owner_id": patID}); got.status != 200 {
+		t.Fatalf("transfer to the primary admin: %d %s", got.status, got.body)
+	}
+	var rl admin.ReaddLinks
+	f.call(adaTok, "POST", "/v1/accounts/"+f.brand+"/readd", nil).json(t, &rl)
+	if rl.ConsentURL == "" || rl.ReconnectURL != "" || rl.ReconnectExpiresAt != nil {
+		t.Fatalf("an admin re-adding the primary admin's account: %+v", rl)
+	}
+	f.call(tok, "POST", "/v1/accounts/"+f.brand+"/readd", nil).json(t, &rl)
+	if rl.ReconnectURL == "" {
+		t.Fatalf("the primary admin re-adding their own account: %+v", rl)
+	}
+	if got := f.call(tok, "POST", "/v1/accounts/"+f.brand+"/transfer", map[string]any{"owner_id": oliviaID}); got.status != 200 {
+		t.Fatalf("transfer back: %d", got.status)
+	}
 
 	// Invite: the address becomes an owner and gets an invite link.
 	var inv admin.Invites
@@ -427,4 +463,17 @@ func (f *fixture) version(id string) int64 {
 		f.t.Fatal(err)
 	}
 	return a.Version
+}
+
+// TestUncleanPathsAreNotRoutes: "//" and ".." never redirect (an HTML body): the JSON
+// error, 404, and nothing served.
+func TestUncleanPathsAreNotRoutes(t *testing.T) {
+	h := NewHandler(nil, slog.New(slog.DiscardHandler))
+	for _, p := range []string{"/v1//accounts", "/v1/x/../accounts", "/v1/accounts/./a1"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://relink.test"+p, nil))
+		if rec.Code != 404 || !strings.Contains(rec.Body.String(), `"code":"not_found"`) || rec.Header().Get("Location") != "" {
+			t.Fatalf("%s: %d %s", p, rec.Code, rec.Body)
+		}
+	}
 }

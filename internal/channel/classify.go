@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/relinkhq/relink/internal/account"
 )
@@ -87,7 +88,11 @@ func withError(c Classification, status int, code, subcode, message string) Clas
 	const maxMessage = 500
 	message = strings.TrimSpace(message)
 	if len(message) > maxMessage {
-		message = message[:maxMessage]
+		cut := maxMessage
+		for cut > 0 && !utf8.RuneStart(message[cut]) { // never half a character
+			cut--
+		}
+		message = message[:cut]
 	}
 	c.ChannelError = account.ChannelError{HTTPStatus: status, Code: code, Subcode: subcode, Message: message}
 	return c

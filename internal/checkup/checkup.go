@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/relinkhq/relink/internal/probe"
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/sweep"
 	"github.com/relinkhq/relink/internal/vault"
 )
 
@@ -50,6 +52,7 @@ type Service struct {
 	Clock    clock.Clock
 	IDs      ident.Generator
 	Logger   *slog.Logger
+	Fanout   sweep.Fanout // nil: every sweep in one invocation
 
 	Workers        int           // accounts in flight at once (default 16)
 	PerChannel     int           // accounts of one channel in flight at once (default 4)
@@ -103,19 +106,85 @@ const (
 
 // Summary is what a run did.
 type Summary struct {
-	ID         string         `json:"id"`
-	StartedAt  time.Time      `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at"`
-	Complete   bool           `json:"complete"` // false: stopped at the deadline; the next run resumes
-	Counts     map[string]int `json:"counts"`
+	ID         string          `json:"id"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at"`
+	Complete   bool            `json:"complete"` // false: stopped at the deadline; the next run resumes
+	Counts     map[string]int  `json:"counts"`
+	Partition  sweep.Partition `json:"partition"`
 }
 
-// Run checks every due account until none is left or the deadline (ctx's, minus the
-// margin) comes near. Work in flight at the deadline finishes; nothing is cut halfway.
+// Handle is the function's entry point: a partition a coordinator handed out is swept
+// as such; anything else (the schedule's event) coordinates a whole sweep.
+func (s *Service) Handle(ctx context.Context, payload []byte) (Summary, error) {
+	if req := sweep.Decode(payload); req.Partition != nil {
+		s.defaults()
+		if err := req.Partition.Validate(s.Store.Shards()); err != nil {
+			return Summary{}, relink.Wrap(err, relink.EINVALID, "The invocation names no valid partition.")
+		}
+		return s.sweep(ctx, *req.Partition)
+	}
+	return s.Run(ctx)
+}
+
+// Run coordinates a sweep: when a Fanout is set and the last sweep's pace says one
+// invocation cannot finish in time, it starts the other partitions and sweeps
+// partition 0 itself; otherwise it sweeps everything.
 func (s *Service) Run(ctx context.Context) (Summary, error) {
 	s.defaults()
+	n := 1
+	if s.Fanout != nil {
+		n = s.plan(ctx)
+		for i := 1; i < n; i++ {
+			if err := s.Fanout.Start(ctx, sweep.Partition{Index: i, Count: n}); err != nil {
+				// Its accounts stay due: the next sweep reaches them.
+				s.Logger.ErrorContext(ctx, "start sweep partition", "function", FunctionName, "partition", i, "of", n, "err", err)
+			}
+		}
+	}
+	return s.sweep(ctx, sweep.Partition{Index: 0, Count: n})
+}
+
+// plan sizes the sweep from the last coordinator's run record and this invocation's
+// time budget.
+func (s *Service) plan(ctx context.Context) int {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 1
+	}
+	runs, err := s.Store.LastRuns(ctx)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "read last run", "function", FunctionName, "err", err)
+		return 1
+	}
+	for _, r := range runs {
+		if r.Function == FunctionName {
+			return sweep.Plan(loadOf(r), time.Until(dl)-s.Margin, s.Store.Shards())
+		}
+	}
+	return 1
+}
+
+// loadOf reads a run record as the load it measured.
+func loadOf(r store.Run) sweep.Load {
+	l := sweep.Load{Took: r.FinishedAt.Sub(r.StartedAt), Complete: r.Complete, Partitions: r.Counts[CountPartitions]}
+	for k, v := range r.Counts {
+		if k != CountPartitions {
+			l.Items += v
+		}
+	}
+	return l
+}
+
+// CountPartitions, in a coordinator's counts, is how many partitions its sweep had.
+const CountPartitions = "partitions"
+
+// sweep checks every due account of partition p until none is left or the deadline
+// (ctx's, minus the margin) comes near. Work in flight at the deadline finishes;
+// nothing is cut halfway. The coordinator's (partition 0's) run is recorded.
+func (s *Service) sweep(ctx context.Context, p sweep.Partition) (Summary, error) {
 	start := s.Clock.Now()
-	sum := Summary{ID: s.IDs.New(), StartedAt: start, Counts: map[string]int{}}
+	sum := Summary{ID: s.IDs.New(), StartedAt: start, Counts: map[string]int{}, Partition: p}
 	stop := func() bool { return false }
 	if dl, ok := ctx.Deadline(); ok {
 		stop = func() bool { return time.Until(dl) < s.Margin }
@@ -125,17 +194,14 @@ func (s *Service) Run(ctx context.Context) (Summary, error) {
 
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	g.SetLimit(s.Workers)
-	shards := s.Store.Shards()
-	first := int(start.Unix()/3600) % shards // rotate, so a deadline never starves the same shards
 	complete := true
-sweep:
-	for i := range shards {
-		shard := (first + i) % shards
+shards:
+	for _, shard := range p.Shards(s.Store.Shards(), start.Unix()/3600) {
 		page := store.Page{Limit: s.PageSize}
 		for {
 			if stop() {
 				complete = false
-				break sweep
+				break shards
 			}
 			got, err := s.Store.DueAccounts(ctx, shard, start, page)
 			if err != nil {
@@ -145,7 +211,7 @@ sweep:
 			for _, a := range got.Accounts {
 				if stop() {
 					complete = false
-					break sweep
+					break shards
 				}
 				g.Go(func() error {
 					count(s.checkOne(gctx, ctx, a))
@@ -160,7 +226,14 @@ sweep:
 	}
 	_ = g.Wait()
 	sum.Complete, sum.FinishedAt = complete, s.Clock.Now()
-	s.record(ctx, sum)
+	if p.Index == 0 {
+		rec := sum
+		if p.Count > 1 {
+			rec.Counts = maps.Clone(sum.Counts)
+			rec.Counts[CountPartitions] = p.Count
+		}
+		s.record(ctx, rec)
+	}
 	return sum, nil
 }
 
@@ -252,7 +325,10 @@ func (s *Service) checkOne(ctx, logCtx context.Context, a account.Account) strin
 		if errors.Is(err, probe.ErrRenewing) {
 			return OutcomeSkipped // another run is renewing it right now; it stays due
 		}
-		if relink.ErrorCode(err) == relink.ECONFLICT && attempt == 0 {
+		if relink.ErrorCode(err) == relink.ECONFLICT && attempt > 0 {
+			return OutcomeSkipped // changed twice under us (the reminders' bookkeeping, an admin): it stays due
+		}
+		if relink.ErrorCode(err) == relink.ECONFLICT {
 			fresh, gerr := s.Store.GetAccount(ctx, a.WorkspaceID, a.ID)
 			if gerr != nil || fresh.DueAt.IsZero() || fresh.DueAt.After(s.Clock.Now()) {
 				return OutcomeSkipped // gone, or no longer due: whoever changed it decided
@@ -299,6 +375,8 @@ func (s *Service) decide(ctx context.Context, a account.Account) (string, error)
 		nt, grant, err := s.Prober.Refresh(ctx, ch, a, tokens)
 		var te *channel.TokenError
 		switch {
+		case errors.Is(err, probe.ErrRenewalLost):
+			return OutcomeDisconnected, s.disconnect(ctx, a, renewalLost())
 		case err == nil:
 			if err := s.putTokens(ctx, a, nt); err != nil {
 				return "", err
@@ -324,6 +402,9 @@ func (s *Service) decide(ctx context.Context, a account.Account) (string, error)
 		return "", err
 	}
 	res, checkErr := s.Prober.Check(ctx, ch, a, tokens)
+	if errors.Is(checkErr, probe.ErrRenewalLost) {
+		return OutcomeDisconnected, s.disconnect(ctx, a, renewalLost())
+	}
 	if res.Tokens != nil {
 		if err := s.putTokens(ctx, a, *res.Tokens); err != nil {
 			return "", err
@@ -359,6 +440,12 @@ func (s *Service) transient(ctx context.Context, a account.Account, f channel.Cl
 			ChannelError: &ce})
 	}
 	return OutcomeTransient, s.apply(ctx, a, account.Command{Action: account.ActNoteTransient, Reason: account.ReasonTransient, ChannelError: &ce})
+}
+
+// renewalLost is why an account whose renewed token was never stored is disconnected.
+func renewalLost() channel.Classification {
+	return channel.Classification{Reason: account.ReasonInvalidToken, Reauth: true,
+		ChannelError: account.ChannelError{Message: "The token was renewed, but the renewed token was lost before it could be stored."}}
 }
 
 func (s *Service) disconnect(ctx context.Context, a account.Account, f channel.Classification) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,8 +24,10 @@ import (
 	"github.com/relinkhq/relink/internal/connect"
 	"github.com/relinkhq/relink/internal/ident"
 	"github.com/relinkhq/relink/internal/probe"
+	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/sandbox"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/sweep"
 	"github.com/relinkhq/relink/internal/vault"
 	"github.com/relinkhq/relink/internal/workspace"
 )
@@ -539,5 +543,121 @@ func TestRenewalClaimReleasedAfterOutage(t *testing.T) {
 	}
 	if got := e.get(a.ID); got.State != account.StateActive {
 		t.Fatalf("%s %s", got.State, got.Reason)
+	}
+}
+
+// fanout starts partitions in-process, as the Lambda fan-out does across invocations.
+type fanout struct {
+	mu      sync.Mutex
+	started []sweep.Partition
+	wg      sync.WaitGroup
+	run     func(p sweep.Partition)
+}
+
+func (f *fanout) Start(_ context.Context, p sweep.Partition) error {
+	f.mu.Lock()
+	f.started = append(f.started, p)
+	f.mu.Unlock()
+	f.wg.Go(func() { f.run(p) })
+	return nil
+}
+
+// TestPartitionedSweepExactlyOnce: a table with 64 shards and 640 due accounts (their
+// lifetime ended, so no channel is called); the last sweep was cut short, so the
+// coordinator plans more partitions, starts them (each a separate service, as separate
+// invocations are) and sweeps partition 0 itself. Every account is disconnected exactly
+// once — one transition each in its audit trail — and none is left due.
+func TestPartitionedSweepExactlyOnce(t *testing.T) {
+	clk := clock.NewManual(t0)
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "relink.db"), store.Config{Clock: clk, CursorKey: bytes.Repeat([]byte("c"), 32), Shards: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.CreateWorkspace(ctx, workspace.Workspace{ID: ws, Name: "Acme", Settings: workspace.DefaultSettings(), CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 640
+	for i := range n {
+		id := fmt.Sprintf("acct-%04d", i)
+		c, err := account.New(account.Spec{WorkspaceID: ws, ID: id, Channel: channel.SandboxID, ExternalID: id, DisplayName: id, OwnerID: "u-olivia",
+			Kind: account.KindCompany, Grant: &account.Grant{Scopes: []string{"profile"}, TokenExpiresAt: t0.Add(time.Hour)}},
+			account.Command{Actor: account.SystemActor("test"), At: t0, EventID: "e-" + id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateAccount(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg, _ := channel.NewRegistry(channel.Sandbox("http://127.0.0.1:1"))
+	ids := ident.NewULID(clk.Now)
+	newService := func() *Service {
+		return &Service{Store: st, Registry: reg, Prober: &probe.Prober{Clock: clk}, Clock: clk, IDs: ids,
+			Logger: slog.New(slog.DiscardHandler), Margin: time.Second}
+	}
+	// The last sweep, in 4 partitions, was cut short after 4 minutes and 600 accounts.
+	if err := st.PutRun(ctx, store.Run{Function: FunctionName, ID: "last", StartedAt: t0.Add(-time.Hour),
+		FinishedAt: t0.Add(-time.Hour + 4*time.Minute), Counts: map[string]int{OutcomeDisconnected: 600, CountPartitions: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+
+	var mu sync.Mutex
+	sums := map[int]Summary{}
+	f := &fanout{}
+	f.run = func(p sweep.Partition) {
+		payload, _ := json.Marshal(sweep.Request{Partition: &p})
+		sum, err := newService().Handle(ctx, payload)
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		sums[p.Index] = sum
+		mu.Unlock()
+	}
+	coord := newService()
+	coord.Fanout = f
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	sum, err := coord.Run(dctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wg.Wait()
+	parts := sum.Partition.Count
+	if parts != 8 || len(f.started) != parts-1 {
+		t.Fatalf("coordinator planned %d partitions and started %v", parts, f.started)
+	}
+	total := sum.Counts[OutcomeDisconnected]
+	for i := 1; i < parts; i++ {
+		if sums[i].Partition != (sweep.Partition{Index: i, Count: parts}) || !sums[i].Complete {
+			t.Fatalf("partition %d: %+v", i, sums[i])
+		}
+		total += sums[i].Counts[OutcomeDisconnected]
+	}
+	if total != n {
+		t.Fatalf("%d accounts disconnected over %d partitions, want %d", total, parts, n)
+	}
+	for i := range n {
+		id := fmt.Sprintf("acct-%04d", i)
+		evs, err := st.Events(ctx, ws, id, store.Page{Limit: 10})
+		if err != nil || len(evs.Events) != 2 || evs.Events[1].Action != account.ActDisconnect {
+			t.Fatalf("%s: %d audit events (%v), want created and one disconnect", id, len(evs.Events), err)
+		}
+	}
+	for shard := range st.Shards() {
+		if due, _ := st.DueAccounts(ctx, shard, clk.Now(), store.Page{Limit: 10}); len(due.Accounts) != 0 {
+			t.Fatalf("shard %d still has due accounts", shard)
+		}
+	}
+	runs, _ := st.LastRuns(ctx)
+	if len(runs) != 1 || runs[0].Counts[CountPartitions] != parts {
+		t.Fatalf("the coordinator's record: %+v", runs)
+	}
+	// An invocation naming a partition that does not exist is refused.
+	if _, err := newService().Handle(ctx, []byte(`{"partition":{"index":3,"count":2}}`)); relink.ErrorCode(err) != relink.EINVALID {
+		t.Fatalf("bad partition: %v", err)
 	}
 }

@@ -25,6 +25,9 @@ const (
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvMaxSendRate      = "SES_MAX_SEND_RATE"
 	EnvWorkspaceClaim   = "JWT_WORKSPACE_CLAIM"
+	// EnvFunctionName is set by Lambda itself: the function's own name, which the
+	// scheduled functions invoke to split a sweep too large for one invocation.
+	EnvFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 )
 
 // Config is what the functions read from their environment.
@@ -40,7 +43,9 @@ type Config struct {
 	MaxSendRate float64
 	// WorkspaceClaim names the JWT claim that carries the caller's workspace.
 	WorkspaceClaim string
-	LogLevel       slog.Level
+	// FunctionName is the running function's own name ("" outside Lambda).
+	FunctionName string
+	LogLevel     slog.Level
 }
 
 // Load reads the configuration; every name in required must be set.
@@ -50,6 +55,7 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		Table: get(EnvTable), PublicURL: strings.TrimRight(get(EnvPublicURL), "/"),
 		AppKeysSecret: get(EnvAppKeysSecret), TokenKeysSecret: get(EnvTokenKeysSecret), ChannelsSecret: get(EnvChannelsSecret),
 		MailFrom: get(EnvMailFrom), ConfigurationSet: get(EnvConfigurationSet), WorkspaceClaim: get(EnvWorkspaceClaim),
+		FunctionName: get(EnvFunctionName),
 	}
 	var missing []string
 	for _, k := range required {

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ import (
 	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/reminder"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/sweep"
 	"github.com/relinkhq/relink/internal/workspace"
 )
 
@@ -57,6 +59,7 @@ type Service struct {
 	Clock       clock.Clock
 	IDs         ident.Generator
 	Logger      *slog.Logger
+	Fanout      sweep.Fanout // nil: every sweep in one invocation
 
 	Margin      time.Duration // stop starting sends this long before the deadline (default 20s)
 	PageSize    int           // due accounts read per page (default 100)
@@ -81,11 +84,12 @@ const (
 
 // Summary is what a run did.
 type Summary struct {
-	ID         string         `json:"id"`
-	StartedAt  time.Time      `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at"`
-	Complete   bool           `json:"complete"`
-	Counts     map[string]int `json:"counts"`
+	ID         string          `json:"id"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at"`
+	Complete   bool            `json:"complete"`
+	Counts     map[string]int  `json:"counts"`
+	Partition  sweep.Partition `json:"partition"`
 }
 
 func (s *Service) defaults() { s.once.Do(s.setDefaults) }
@@ -123,16 +127,72 @@ type pair struct {
 	key  string
 }
 
-// Run sends every due reminder until none is left or the deadline comes near.
+// Handle is the function's entry point: a partition a coordinator handed out is swept
+// as such; anything else (the schedule's event) coordinates a whole sweep.
+func (s *Service) Handle(ctx context.Context, payload []byte) (Summary, error) {
+	if req := sweep.Decode(payload); req.Partition != nil {
+		s.defaults()
+		if err := req.Partition.Validate(s.Store.Shards()); err != nil {
+			return Summary{}, relink.Wrap(err, relink.EINVALID, "The invocation names no valid partition.")
+		}
+		return s.sweep(ctx, *req.Partition)
+	}
+	return s.Run(ctx)
+}
+
+// Run coordinates a sweep: when a Fanout is set and the last sweep's pace says one
+// invocation cannot finish in time, it starts the other partitions and sweeps
+// partition 0 itself; otherwise it sends every due reminder itself.
 func (s *Service) Run(ctx context.Context) (Summary, error) {
 	s.defaults()
+	n := 1
+	if s.Fanout != nil {
+		n = s.plan(ctx)
+		for i := 1; i < n; i++ {
+			if err := s.Fanout.Start(ctx, sweep.Partition{Index: i, Count: n}); err != nil {
+				// Its reminders stay due: the next sweep sends them.
+				s.Logger.ErrorContext(ctx, "start sweep partition", "function", FunctionName, "partition", i, "of", n, "err", err)
+			}
+		}
+	}
+	return s.sweep(ctx, sweep.Partition{Index: 0, Count: n})
+}
+
+// CountPartitions, in a coordinator's run record, is how many partitions its sweep had
+// (present when more than one).
+const CountPartitions = "partitions"
+
+// plan sizes the sweep from the last coordinator's run record and this invocation's
+// time budget.
+func (s *Service) plan(ctx context.Context) int {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 1
+	}
+	runs, err := s.Store.LastRuns(ctx)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "read last run", "function", FunctionName, "err", err)
+		return 1
+	}
+	for _, r := range runs {
+		if r.Function == FunctionName {
+			return sweep.Plan(sweep.Load{Items: r.Counts[CountAccounts], Took: r.FinishedAt.Sub(r.StartedAt),
+				Complete: r.Complete, Partitions: r.Counts[CountPartitions]}, time.Until(dl)-s.Margin, s.Store.Shards())
+		}
+	}
+	return 1
+}
+
+// sweep sends every due reminder of partition p until none is left or the deadline
+// comes near. The coordinator's (partition 0's) run is recorded.
+func (s *Service) sweep(ctx context.Context, p sweep.Partition) (Summary, error) {
 	now := s.Clock.Now()
-	sum := Summary{ID: s.IDs.New(), StartedAt: now, Counts: map[string]int{}, Complete: true}
+	sum := Summary{ID: s.IDs.New(), StartedAt: now, Counts: map[string]int{}, Complete: true, Partition: p}
 	stop := func() bool { return false }
 	if dl, ok := ctx.Deadline(); ok {
 		stop = func() bool { return time.Until(dl) < s.Margin }
 	}
-	works, complete, err := s.collect(ctx, now, stop, sum.Counts)
+	works, complete, err := s.collect(ctx, p, now, stop, sum.Counts)
 	if err != nil {
 		return sum, err
 	}
@@ -190,21 +250,25 @@ func (s *Service) Run(ctx context.Context) (Summary, error) {
 		s.reschedule(ctx, w, now, sum.Counts)
 	}
 	sum.FinishedAt = s.Clock.Now()
-	if err := s.Store.PutRun(context.WithoutCancel(ctx), store.Run{Function: FunctionName, ID: sum.ID, StartedAt: sum.StartedAt,
-		FinishedAt: sum.FinishedAt, Counts: sum.Counts, Complete: sum.Complete}); err != nil {
-		s.Logger.ErrorContext(ctx, "record run", "function", FunctionName, "err", err)
+	if p.Index == 0 {
+		counts := sum.Counts
+		if p.Count > 1 {
+			counts = maps.Clone(sum.Counts)
+			counts[CountPartitions] = p.Count
+		}
+		if err := s.Store.PutRun(context.WithoutCancel(ctx), store.Run{Function: FunctionName, ID: sum.ID, StartedAt: sum.StartedAt,
+			FinishedAt: sum.FinishedAt, Counts: counts, Complete: sum.Complete}); err != nil {
+			s.Logger.ErrorContext(ctx, "record run", "function", FunctionName, "err", err)
+		}
 	}
 	return sum, nil
 }
 
 // collect reads the accounts whose reminders are due and the steps due for each.
-func (s *Service) collect(ctx context.Context, now time.Time, stop func() bool, counts map[string]int) ([]*work, bool, error) {
+func (s *Service) collect(ctx context.Context, p sweep.Partition, now time.Time, stop func() bool, counts map[string]int) ([]*work, bool, error) {
 	settings := map[string]workspace.Workspace{}
 	var works []*work
-	shards := s.Store.Shards()
-	first := int(now.Unix()/900) % shards
-	for i := range shards {
-		shard := (first + i) % shards
+	for _, shard := range p.Shards(s.Store.Shards(), now.Unix()/900) {
 		page := store.Page{Limit: s.PageSize}
 		for {
 			if stop() {
@@ -350,6 +414,11 @@ func (s *Service) send(ctx context.Context, run string, pairs []*pair, settled m
 			case err != nil:
 				// Released meanwhile, or unreadable: not settled, so the next run looks again.
 				counts[CountTaken]++
+			case rec.Owner == run && rec.State == store.SendSending &&
+				!slices.ContainsFunc(won, func(w *pair) bool { return w.key == p.key }):
+				// This run's own claim: the store applied the claim but its answer was lost,
+				// and the retried write found the claim already there. Nothing was sent.
+				won = append(won, p)
 			case rec.State == store.SendSent:
 				counts[CountTaken]++
 				settled[p.key] = true

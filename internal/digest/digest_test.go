@@ -626,3 +626,36 @@ func TestNoRepeatsPastSendRetention(t *testing.T) {
 	}
 	sameSchedule(t, "owner", e.arrivals(owner), want, 6*time.Hour)
 }
+
+// TestPartitionsShareTheWork: partitions of a sweep (as separate invocations would run
+// them) each remind their own shards' accounts; together, everyone once.
+func TestPartitionsShareTheWork(t *testing.T) {
+	e := boltEnv(t)
+	for i := range 40 {
+		id := fmt.Sprintf("a%02d", i)
+		e.addAccount(ws, id, account.KindPersonal, account.Grant{})
+		e.disconnect(ws, id, account.ReasonRevoked)
+	}
+	total := 0
+	for i := range 3 {
+		sum, err := e.svc.Handle(context.Background(), []byte(fmt.Sprintf(`{"partition":{"index":%d,"count":3}}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Counts[CountAccounts] == 0 || sum.Counts[CountAccounts] == 40 {
+			t.Fatalf("partition %d took %d accounts: not a share", i, sum.Counts[CountAccounts])
+		}
+		total += sum.Counts[CountItems]
+	}
+	if total != 40 {
+		t.Fatalf("%d reminders over the partitions, want 40", total)
+	}
+	e.clock.Advance(15 * time.Minute)
+	if sum := e.run(); sum.Counts[CountAccounts] != 0 {
+		t.Fatalf("left due after the partitions: %v", sum.Counts)
+	}
+	checkOnce(t, e.box.All(), map[string]int{owner: 40})
+	if _, err := e.svc.Handle(context.Background(), []byte(`{"partition":{"index":0,"count":99}}`)); relink.ErrorCode(err) != relink.EINVALID {
+		t.Fatalf("a partition beyond the shards: %v", err)
+	}
+}

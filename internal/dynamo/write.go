@@ -182,7 +182,9 @@ func (s *Store) classify(op string, err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
-		case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded":
+		case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+			// DynamoDB's own failures, still there after the SDK's retries: an outage.
+			"InternalServerError", "ServiceUnavailable":
 			return busy(err)
 		case "TransactionConflictException":
 			return conflicting(err)

@@ -30,6 +30,11 @@ type Renewals interface {
 // account for later. It is EUNAVAILABLE to anyone who shows it to a person.
 var ErrRenewing = relink.Errorf(relink.EUNAVAILABLE, "This account's token is being renewed right now. Try again in a minute.")
 
+// ErrRenewalLost means the token was spent on a renewal whose result was never stored
+// (the process died or its write failed after the channel answered): the tokens held
+// no longer work and only reconnecting restores the grant.
+var ErrRenewalLost = relink.Errorf(relink.EREAUTH, "The renewed token was lost before it could be stored; reconnect the account.")
+
 // StaleRenewal is how old a claim must be to belong to a process that died mid-renewal:
 // far longer than one renewal call takes.
 const StaleRenewal = 5 * time.Minute
@@ -65,14 +70,22 @@ func (r *StoreRenewals) Claim(ctx context.Context, t vault.Tokens) (func(error),
 		switch {
 		case err != nil && relink.ErrorCode(err) != relink.ENOTFOUND:
 			return nil, fmt.Errorf("read renewal claim: %w", err)
+		case err == nil && rec.Owner == owner && rec.State == store.SendSending:
+			// Our own claim: the store applied it but its answer was lost, and the
+			// retried write found it. Carry on as its owner.
+		case err == nil && rec.State == store.SendSent && now.Sub(rec.SentAt) >= StaleRenewal:
+			// Spent long ago, yet still the token held: whoever renewed it never
+			// stored what the channel gave back. Only the channel has the grant now.
+			return nil, ErrRenewalLost
 		case err == nil && rec.State == store.SendSent:
 			return nil, relink.Errorf(relink.ECONFLICT, "These tokens were renewed already.")
 		case err == nil && now.Sub(rec.ClaimedAt) < StaleRenewal:
 			return nil, ErrRenewing
+		default:
+			// A dead process's claim, or one released just now: go ahead. Had that process
+			// spent the token, the channel says so, and the renewed tokens died with it.
+			return func(error) {}, nil
 		}
-		// A dead process's claim, or one released just now: go ahead. Had that process
-		// spent the token, the channel says so, and the renewed tokens died with it.
-		return func(error) {}, nil
 	}
 	logger := r.Logger
 	if logger == nil {

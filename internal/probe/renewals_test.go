@@ -50,6 +50,11 @@ func TestStoreRenewals(t *testing.T) {
 	if _, err := r.Claim(ctx, tok); relink.ErrorCode(err) != relink.ECONFLICT {
 		t.Fatalf("claim of a spent token: %v", err)
 	}
+	// Still held long after it was spent: the renewed tokens were never stored.
+	clk.Advance(StaleRenewal)
+	if _, err := r.Claim(ctx, tok); !errors.Is(err, ErrRenewalLost) {
+		t.Fatalf("claim of a token spent long ago: %v", err)
+	}
 
 	// A self-renewing token (no refresh token) is claimed by the token itself.
 	self := vault.Tokens{Access: "long-lived"}

@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/relinkhq/relink/internal/dynamo"
+	"github.com/relinkhq/relink/internal/standin"
+)
+
+// reads is what DynamoDB reads cost, as DynamoDB counts items read: a Query or Scan
+// reads ScannedCount items (before any filter), a GetItem the item it found, a
+// BatchGetItem the items it returned.
+type reads struct {
+	Index    int64 // items read from the due and remind indexes
+	Query    int64 // items read by other queries (table and owner index)
+	Get      int64 // items read by GetItem and BatchGetItem
+	Scan     int64 // items read by scans
+	Requests int64 // read requests, found or not
+	Writes   int64 // write requests (a transaction counts its items)
+}
+
+func (r reads) Items() int64 { return r.Index + r.Query + r.Get + r.Scan }
+
+func (r reads) sub(o reads) reads {
+	return reads{Index: r.Index - o.Index, Query: r.Query - o.Query, Get: r.Get - o.Get, Scan: r.Scan - o.Scan,
+		Requests: r.Requests - o.Requests, Writes: r.Writes - o.Writes}
+}
+
+// ddb is the dynamo.API the benchmarks hand the store: the SDK client, counting what
+// every read costs. On a stand-in without transactions (dynalite), TransactWriteItems
+// is applied as its conditional writes one after the other — not atomic, which a
+// benchmark with one writer per item does not notice — and a failed condition comes
+// back as the TransactionCanceledException DynamoDB would send.
+type ddb struct {
+	c    *dynamodb.Client
+	noTx bool
+
+	index, query, get, scan, requests, writes atomic.Int64
+}
+
+var _ dynamo.API = (*ddb)(nil)
+
+func (d *ddb) snapshot() reads {
+	return reads{Index: d.index.Load(), Query: d.query.Load(), Get: d.get.Load(), Scan: d.scan.Load(),
+		Requests: d.requests.Load(), Writes: d.writes.Load()}
+}
+
+func (d *ddb) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := d.c.GetItem(ctx, in, opts...)
+	d.requests.Add(1)
+	if err == nil && out.Item != nil {
+		d.get.Add(1)
+	}
+	return out, err
+}
+
+func (d *ddb) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out, err := d.c.BatchGetItem(ctx, in, opts...)
+	d.requests.Add(1)
+	if err == nil {
+		for _, items := range out.Responses {
+			d.get.Add(int64(len(items)))
+		}
+	}
+	return out, err
+}
+
+func (d *ddb) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := d.c.Query(ctx, in, opts...)
+	d.requests.Add(1)
+	if err == nil {
+		switch aws.ToString(in.IndexName) {
+		case dynamo.DueIndex, dynamo.RemindIndex:
+			d.index.Add(int64(out.ScannedCount))
+		default:
+			d.query.Add(int64(out.ScannedCount))
+		}
+	}
+	return out, err
+}
+
+func (d *ddb) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	out, err := d.c.Scan(ctx, in, opts...)
+	d.requests.Add(1)
+	if err == nil {
+		d.scan.Add(int64(out.ScannedCount))
+	}
+	return out, err
+}
+
+func (d *ddb) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	d.writes.Add(1)
+	return d.c.PutItem(ctx, in, opts...)
+}
+
+func (d *ddb) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	d.writes.Add(1)
+	return d.c.DeleteItem(ctx, in, opts...)
+}
+
+func (d *ddb) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.writes.Add(1)
+	return d.c.UpdateItem(ctx, in, opts...)
+}
+
+func (d *ddb) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	d.writes.Add(int64(len(in.TransactItems)))
+	if !d.noTx {
+		return d.c.TransactWriteItems(ctx, in, opts...)
+	}
+	reasons := make([]types.CancellationReason, len(in.TransactItems))
+	for i := range reasons {
+		reasons[i].Code = aws.String("None")
+	}
+	for i, it := range in.TransactItems {
+		var err error
+		switch {
+		case it.Put != nil:
+			p := it.Put
+			_, err = d.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues}, opts...)
+		case it.Delete != nil:
+			x := it.Delete
+			_, err = d.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: x.TableName, Key: x.Key, ConditionExpression: x.ConditionExpression,
+				ExpressionAttributeNames: x.ExpressionAttributeNames, ExpressionAttributeValues: x.ExpressionAttributeValues}, opts...)
+		case it.Update != nil:
+			u := it.Update
+			_, err = d.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+				ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+				ExpressionAttributeValues: u.ExpressionAttributeValues}, opts...)
+		default:
+			return nil, errors.New("bench: the transaction shim applies Put, Update and Delete only")
+		}
+		var failed *types.ConditionalCheckFailedException
+		if errors.As(err, &failed) {
+			reasons[i] = types.CancellationReason{Code: aws.String("ConditionalCheckFailed"), Message: aws.String(failed.ErrorMessage())}
+			return nil, &types.TransactionCanceledException{Message: aws.String("Transaction cancelled (shim)"), CancellationReasons: reasons}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+// bulk is a dynamo.API for seeding: every write the store makes (conditional puts and
+// transactions alike) is queued unconditionally and written by BatchWriteItem, 25
+// items at a time from several goroutines; reads go to the client. The items are the
+// ones the store itself encodes, so the table holds exactly what the store would
+// have written. Only for fresh keys: conditions are not checked.
+type bulk struct {
+	c     *dynamodb.Client
+	table string
+	// skip leaves out items by sort-key prefix (items nothing measured reads).
+	skip  []string
+	queue chan types.WriteRequest
+	wg    sync.WaitGroup
+
+	mu  sync.Mutex
+	err error
+}
+
+const bulkWorkers = 8
+
+func newBulk(c *dynamodb.Client, table string, skip ...string) *bulk {
+	b := &bulk{c: c, table: table, skip: skip, queue: make(chan types.WriteRequest, 4096)}
+	for range bulkWorkers {
+		b.wg.Go(b.work)
+	}
+	return b
+}
+
+func (b *bulk) work() {
+	batch := make([]types.WriteRequest, 0, 25)
+	for wr := range b.queue {
+		batch = append(batch, wr)
+		if len(batch) == 25 {
+			b.write(batch)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		b.write(batch)
+	}
+}
+
+func (b *bulk) write(batch []types.WriteRequest) {
+	pending := map[string][]types.WriteRequest{b.table: batch}
+	for attempt := 0; len(pending[b.table]) > 0; attempt++ {
+		out, err := b.c.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			b.fail(err)
+			return
+		}
+		if attempt > 10 {
+			b.fail(fmt.Errorf("bulk: %d items still unprocessed", len(out.UnprocessedItems[b.table])))
+			return
+		}
+		pending = out.UnprocessedItems
+		if len(pending[b.table]) > 0 {
+			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+		}
+	}
+}
+
+func (b *bulk) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+// close waits for every queued write and reports the first failure.
+func (b *bulk) close() error {
+	close(b.queue)
+	b.wg.Wait()
+	return b.err
+}
+
+func (b *bulk) put(item map[string]types.AttributeValue) {
+	if sk, ok := item[dynamo.AttrSK].(*types.AttributeValueMemberS); ok {
+		for _, prefix := range b.skip {
+			if strings.HasPrefix(sk.Value, prefix) {
+				return
+			}
+		}
+	}
+	b.queue <- types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
+}
+
+func (b *bulk) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	b.put(in.Item)
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func (b *bulk) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		if it.Put == nil {
+			return nil, errors.New("bulk: only puts can be seeded")
+		}
+		b.put(it.Put.Item)
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+func (b *bulk) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return nil, errors.New("bulk: seeding never deletes")
+}
+
+func (b *bulk) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return nil, errors.New("bulk: seeding never updates")
+}
+
+func (b *bulk) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return b.c.GetItem(ctx, in, opts...)
+}
+
+func (b *bulk) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return b.c.Query(ctx, in, opts...)
+}
+
+func (b *bulk) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return b.c.BatchGetItem(ctx, in, opts...)
+}
+
+// table is one fresh table on a DynamoDB stand-in, with a counting client.
+type table struct {
+	name string
+	c    *dynamodb.Client
+	db   *ddb
+}
+
+var tableSeq atomic.Int64
+
+// newTable creates a table on the stand-in at endpoint; it is dropped when the
+// benchmark ends. noTx marks a stand-in without transactions.
+func newTable(tb testing.TB, endpoint string, noTx bool) *table {
+	tb.Helper()
+	c := dynamodb.NewFromConfig(standin.AWSConfig(endpoint))
+	name := fmt.Sprintf("relink-bench-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
+	if err := dynamo.CreateTable(context.Background(), c, name); err != nil {
+		tb.Fatalf("create table: %v", err)
+	}
+	tb.Cleanup(func() {
+		_, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return &table{name: name, c: c, db: &ddb{c: c, noTx: noTx}}
+}
