@@ -398,6 +398,16 @@ func audience(users []workspace.User, a account.Account, aud reminder.Audience) 
 // send claims a recipient's pairs, sends one digest of those it won, and records the
 // outcome: sent, or released for the next run.
 func (s *Service) send(ctx context.Context, run string, pairs []*pair, settled map[string]bool, counts map[string]int) {
+	// Everything the email needs from the store is read and written before anything is
+	// claimed: between a claim and the provider call nothing can fail but the call, so
+	// a claim left "sending" really may have gone out.
+	parts, err := s.prepare(ctx, pairs[0].to, pairs)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "reminder not prepared; the next run retries", "workspace", pairs[0].to.WorkspaceID,
+			"user", pairs[0].to.ID, "err", err)
+		counts[CountFailed] += len(pairs)
+		return
+	}
 	now := s.Clock.Now()
 	var won []*pair
 	for _, p := range pairs {
@@ -438,7 +448,7 @@ func (s *Service) send(ctx context.Context, run string, pairs []*pair, settled m
 		return
 	}
 	to := won[0].to
-	m, err := s.letter(ctx, to, won)
+	m, err := letter(s.Registry, to, won, parts)
 	if err == nil {
 		var id string
 		id, err = s.Mail.Send(ctx, m)
@@ -475,9 +485,53 @@ func (s *Service) send(ctx context.Context, run string, pairs []*pair, settled m
 	counts[CountFailed] += len(won)
 }
 
-// letter writes one recipient's digest: one item per account (its latest due step),
-// the owner's personal link, and the opt-out link.
-func (s *Service) letter(ctx context.Context, to workspace.User, pairs []*pair) (mail.Message, error) {
+// parts are what a digest needs from the store, fetched before any claim.
+type parts struct {
+	names       map[string]string // owner ID → name
+	url         string            // the recipient's personal link ("" if copied on everything)
+	linkExpires time.Time
+	unsubscribe string
+}
+
+// prepare reads the owners' names and issues the recipient's personal link (when the
+// recipient owns any of the accounts) and opt-out link.
+func (s *Service) prepare(ctx context.Context, to workspace.User, pairs []*pair) (parts, error) {
+	pp := parts{names: map[string]string{}}
+	owns := false
+	for _, p := range pairs {
+		owns = owns || !p.cc
+		id := p.w.a.OwnerID
+		if _, ok := pp.names[id]; ok {
+			continue
+		}
+		u, err := s.Store.GetUser(ctx, p.w.a.WorkspaceID, id)
+		switch {
+		case err == nil:
+			pp.names[id] = nameOr(u.Name, u.Email)
+		case relink.ErrorCode(err) == relink.ENOTFOUND:
+			pp.names[id] = id
+		default:
+			return parts{}, err
+		}
+	}
+	if owns {
+		url, l, err := s.Links.Issue(ctx, magiclink.Spec{WorkspaceID: to.WorkspaceID, UserID: to.ID, Email: to.Email,
+			Purpose: magiclink.PurposeReconnect})
+		if err != nil {
+			return parts{}, err
+		}
+		pp.url, pp.linkExpires = url, l.ExpiresAt
+	}
+	var err error
+	if pp.unsubscribe, err = s.Unsubscribe.URL(ctx, to.WorkspaceID, to.ID); err != nil {
+		return parts{}, err
+	}
+	return pp, nil
+}
+
+// letter writes one recipient's digest from the pairs it won: one item per account (its
+// latest due step), the owner's personal link, and the opt-out link. It does no I/O.
+func letter(reg *channel.Registry, to workspace.User, pairs []*pair, pp parts) (mail.Message, error) {
 	type entry struct {
 		a    account.Account
 		step reminder.Step
@@ -501,32 +555,14 @@ func (s *Service) letter(ctx context.Context, to workspace.User, pairs []*pair) 
 	slices.SortStableFunc(order, func(x, y string) int {
 		return strings.Compare(strings.ToLower(latest[x].a.DisplayName), strings.ToLower(latest[y].a.DisplayName))
 	})
-	names := map[string]string{}
-	d := mail.DigestLetter{Name: to.Name, Copied: copied}
+	d := mail.DigestLetter{Name: to.Name, Copied: copied, Workspace: pairs[0].w.ws.Name, Unsubscribe: pp.unsubscribe}
 	for _, id := range order {
 		e := latest[id]
-		owner := e.a.OwnerID
-		if n, ok := names[owner]; ok {
-			owner = n
-		} else if u, err := s.Store.GetUser(ctx, e.a.WorkspaceID, e.a.OwnerID); err == nil {
-			names[e.a.OwnerID] = nameOr(u.Name, u.Email)
-			owner = names[e.a.OwnerID]
-		}
-		d.Items = append(d.Items, Item(s.Registry, e.a, e.step.Kind, owner))
+		d.Items = append(d.Items, Item(reg, e.a, e.step.Kind, pp.names[e.a.OwnerID]))
 	}
-	d.Workspace = pairs[0].w.ws.Name
 	// The owner gets a personal link to reconnect; copied admins are told the owner has it.
 	if !copied {
-		url, l, err := s.Links.Issue(ctx, magiclink.Spec{WorkspaceID: to.WorkspaceID, UserID: to.ID, Email: to.Email,
-			Purpose: magiclink.PurposeReconnect})
-		if err != nil {
-			return mail.Message{}, err
-		}
-		d.URL, d.LinkExpiresAt = url, l.ExpiresAt
-	}
-	var err error
-	if d.Unsubscribe, err = s.Unsubscribe.URL(ctx, to.WorkspaceID, to.ID); err != nil {
-		return mail.Message{}, err
+		d.URL, d.LinkExpiresAt = pp.url, pp.linkExpires
 	}
 	m, err := mail.Compose("digest", d, []string{to.Email}, nil)
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/checkup"
 	"github.com/relinkhq/relink/internal/digest"
+	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/standin"
-	"github.com/relinkhq/relink/internal/store"
 )
 
 // TestRenewedTokensLostToThrottledWrite: the channel renews a token (rotating the
@@ -58,18 +58,14 @@ func TestRenewedTokensLostToThrottledWrite(t *testing.T) {
 	}
 }
 
-// TestKnownGapReminderClaimStrandedByBurst: a DynamoDB burst starts right after a
-// reminders run claimed a person's reminders. Writing the email's magic link fails,
-// so nothing is sent; releasing the claims fails too. The claims stay "sending", and
-// a quarter of an hour later they count as uncertain — as if the run had crashed
-// while SES had the message — and are never sent: the person misses the reminder,
-// though the run knew for certain that nothing went out.
-//
-// Wanted: a claim that is known unsent must not turn into "uncertain" — e.g. a
-// claim state written just before the provider call ("sending") apart from the
-// claim itself ("claimed", free again once stale), or the release retried until it
-// lands.
-func TestKnownGapReminderClaimStrandedByBurst(t *testing.T) {
+// TestReminderClaimsAndABurst: a reminders run reads and writes what the email needs
+// (owners' names, the magic link) before it claims anything, so between a claim and
+// the provider call nothing can fail but the call. A DynamoDB burst that starts right
+// after the claims cannot strand a known-unsent claim: the email goes out, its
+// "sent" marks fail, and the next run counts the claims uncertain and sends nothing
+// again — correctly, since it went out. A burst that hits the link write fails the
+// person before anything is claimed, and the next run sends it.
+func TestReminderClaimsAndABurst(t *testing.T) {
 	clk := newManual()
 	tb := newTable(t, clk)
 	c := newChannel(t, clk)
@@ -96,17 +92,40 @@ func TestKnownGapReminderClaimStrandedByBurst(t *testing.T) {
 	sender := sesSender(t, sesURL, nil, 50, nil)
 	sum, err := digestService(c.reg, tb.open(f), clk, sender, logs).Run(context.Background())
 	f.set(nil)
-	if err != nil || sum.Counts[digest.CountFailed] != 2 || sum.Counts[digest.CountEmails] != 0 {
-		t.Fatalf("the run hit by the burst: %+v %v", sum, err)
+	if err != nil || sum.Counts[digest.CountEmails] != 1 || len(standin.SESMessages(t, sesURL, time.Time{})) != 1 {
+		t.Fatalf("the run hit by the burst after its claims: %+v %v", sum, err)
 	}
 	clk.Advance(digest.StaleClaim)
 	sum, err = digestService(c.reg, tb.open(nil), clk, sender, logs).Run(context.Background())
-	if err != nil || sum.Counts[digest.CountUncertain] != 2 || sum.Counts[digest.CountEmails] != 0 {
-		t.Fatalf("the gap changed (the next run: %+v %v): make this test assert the repair", sum, err)
+	if err != nil || sum.Counts[digest.CountUncertain] != 2 || sum.Counts[digest.CountEmails] != 0 ||
+		len(standin.SESMessages(t, sesURL, time.Time{})) != 1 {
+		t.Fatalf("the next run: %+v %v", sum, err)
 	}
-	rec, err := tb.clean.GetSend(context.Background(), stepKey(t, tb.clean, "d1", t0)+"#"+olivia.id)
-	if err != nil || rec.State != store.SendSending || len(standin.SESMessages(t, sesURL, time.Time{})) != 0 {
-		t.Fatalf("the gap changed (claim %+v %v): make this test assert the repair", rec, err)
+
+	// A burst on the magic link's write (a transaction with its pointer): nothing is
+	// claimed, and the next run sends.
+	for _, id := range []string{"d3"} {
+		if _, err := addDisconnected(tb.clean, clk, ws, id, olivia.id); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Logf("KNOWN GAP: nothing was sent, yet the next run counted %v and settled both reminders", sum.Counts)
+	f.set(func(r ddbRequest) fault {
+		if r.Op == "TransactWriteItems" && strings.Contains(r.Body, `"LINK#`) {
+			return throughput
+		}
+		return pass
+	})
+	sum, err = digestService(c.reg, tb.open(f), clk, sender, logs).Run(context.Background())
+	f.set(nil)
+	if err != nil || sum.Counts[digest.CountFailed] != 1 || sum.Counts[digest.CountEmails] != 0 {
+		t.Fatalf("the run whose link write failed: %+v %v", sum, err)
+	}
+	if _, err := tb.clean.GetSend(context.Background(), stepKey(t, tb.clean, "d3", clk.Now())+"#"+olivia.id); relink.ErrorCode(err) != relink.ENOTFOUND {
+		t.Fatalf("a claim was taken for an email that could not be written: %v", err)
+	}
+	clk.Advance(15 * time.Minute)
+	sum, err = digestService(c.reg, tb.open(nil), clk, sender, logs).Run(context.Background())
+	if err != nil || sum.Counts[digest.CountEmails] != 1 || len(standin.SESMessages(t, sesURL, time.Time{})) != 2 {
+		t.Fatalf("the run after: %+v %v", sum, err)
+	}
 }
