@@ -503,6 +503,10 @@ func TestTwoRunsAtOnceDoNotDisconnect(t *testing.T) {
 	// One renewal reaches the channel and is held there; the other run must finish
 	// meanwhile without calling the channel.
 	first := <-done
+	// The winner's call may still be on its way to the channel.
+	for deadline := time.Now().Add(10 * time.Second); e.inFlight.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if n := e.inFlight.Load(); n != 1 {
 		t.Fatalf("%d calls at the channel, want the one held", n)
 	}

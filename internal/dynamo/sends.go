@@ -71,13 +71,22 @@ func (s *Store) MarkSent(ctx context.Context, key, owner, messageID string, now 
 	if err != nil {
 		return err
 	}
+	count, tries := attempts()
 	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: itemKey(sendPK(key), skSend),
 		UpdateExpression: ex.Update(), ConditionExpression: ex.Condition(),
 		ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),
-	})
+	}, count)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
+		// A retry after an answer was lost: if the first attempt landed, the record
+		// is sent by this owner with this message, which is success.
+		if tries.Load() > 1 {
+			if rec, gerr := s.GetSend(ctx, key); gerr == nil && rec.Owner == owner && rec.State == store.SendSent &&
+				rec.MessageID == messageID {
+				return nil
+			}
+		}
 		return relink.Wrap(err, relink.ECONFLICT, "%s", msgSendNotClaimed)
 	}
 	return s.classify("mark send sent", err)
@@ -89,7 +98,10 @@ func (s *Store) ReleaseSend(ctx context.Context, key, owner string) error {
 		return err
 	}
 	return s.commit(ctx, "release send", write{key: itemKey(sendPK(key), skSend), cond: s.claimedBy(owner),
-		conflict: msgSendNotClaimed})
+		conflict: msgSendNotClaimed, landed: func(ctx context.Context) bool {
+			_, err := s.GetSend(ctx, key) // a retried delete whose first attempt landed finds nothing
+			return relink.ErrorCode(err) == relink.ENOTFOUND
+		}})
 }
 
 // GetSend reads the record with a consistent read; one past retention is absent even

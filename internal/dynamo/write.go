@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/relinkhq/relink/internal/relink"
 )
@@ -24,6 +27,46 @@ type write struct {
 	cond     expression.ConditionBuilder
 	conflict string
 	notFound string
+	// landed, when set, tells whether the write is already in place. It is asked only
+	// when the condition failed on an SDK retry: an earlier attempt may have landed
+	// and its answer been lost, in which case the retry's failure is the write's
+	// success. (Transactions need none of this: ClientRequestToken makes them idempotent.)
+	landed func(context.Context) bool
+}
+
+// landed reports, after a retried write's condition failed, whether an earlier attempt
+// of it already landed: w.landed when set; otherwise a put finds exactly its item
+// stored, a delete finds nothing.
+func (s *Store) landed(ctx context.Context, w write) bool {
+	if w.landed != nil {
+		return w.landed(ctx)
+	}
+	stored, err := s.getItem(ctx, w.target())
+	if err != nil {
+		return false
+	}
+	if w.item == nil {
+		return stored == nil
+	}
+	return stored != nil && reflect.DeepEqual(stored, w.item)
+}
+
+// attempts counts the tries the SDK makes of one call, its retries included.
+func attempts() (func(*dynamodb.Options), *atomic.Int32) {
+	n := &atomic.Int32{}
+	count := middleware.FinalizeMiddlewareFunc("RelinkCountAttempts",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			n.Add(1)
+			return next.HandleFinalize(ctx, in)
+		})
+	return func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			if _, ok := st.Finalize.Get("Retry"); ok {
+				return st.Finalize.Insert(count, "Retry", middleware.After)
+			}
+			return st.Finalize.Add(count, middleware.After)
+		})
+	}, n
 }
 
 // target is the primary key the write touches.
@@ -78,21 +121,25 @@ func (s *Store) commitOne(ctx context.Context, w write) error {
 	if err != nil {
 		return fmt.Errorf("build condition: %w", err)
 	}
+	count, tries := attempts()
 	if w.item != nil {
 		_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: &s.table, Item: w.item,
 			ConditionExpression: ex.Condition(), ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		}, count)
 	} else {
 		_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName: &s.table, Key: w.key,
 			ConditionExpression: ex.Condition(), ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		}, count)
 	}
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
+		if tries.Load() > 1 && s.landed(ctx, w) {
+			return nil
+		}
 		return s.conditionFailed(ctx, w, failed.Item, err)
 	}
 	return err
