@@ -479,6 +479,9 @@ func (s *Service) send(ctx context.Context, run string, pairs []*pair, settled m
 	s.Logger.WarnContext(ctx, "reminder not sent; the next run retries", "workspace", to.WorkspaceID, "user", to.ID, "err", err)
 	for _, p := range won {
 		if err := s.Store.ReleaseSend(ctx, p.key, run); err != nil {
+			if _, gerr := s.Store.GetSend(ctx, p.key); relink.ErrorCode(gerr) == relink.ENOTFOUND {
+				continue // released after all: a retried delete whose first attempt landed
+			}
 			s.Logger.ErrorContext(ctx, "release reminder claim", "account", p.w.a.ID, "err", err)
 		}
 	}

@@ -98,10 +98,7 @@ func (s *Store) ReleaseSend(ctx context.Context, key, owner string) error {
 		return err
 	}
 	return s.commit(ctx, "release send", write{key: itemKey(sendPK(key), skSend), cond: s.claimedBy(owner),
-		conflict: msgSendNotClaimed, landed: func(ctx context.Context) bool {
-			_, err := s.GetSend(ctx, key) // a retried delete whose first attempt landed finds nothing
-			return relink.ErrorCode(err) == relink.ENOTFOUND
-		}})
+		conflict: msgSendNotClaimed})
 }
 
 // GetSend reads the record with a consistent read; one past retention is absent even

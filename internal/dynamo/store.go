@@ -88,11 +88,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, w workspace.Workspace) (wor
 		return workspace.Workspace{}, err
 	}
 	err = s.commit(ctx, "create workspace", write{item: item, cond: notExists(),
-		conflict: "A workspace with this ID already exists.", landed: func(ctx context.Context) bool {
-			got, err := s.GetWorkspace(ctx, w.ID) // exactly this one, untouched since
-			return err == nil && got.Version == 1 && got.Name == w.Name && got.CreatedAt.Equal(w.CreatedAt) &&
-				got.UpdatedAt.Equal(w.UpdatedAt)
-		}})
+		conflict: "A workspace with this ID already exists."})
 	if err != nil {
 		return workspace.Workspace{}, err
 	}

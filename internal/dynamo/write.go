@@ -2,8 +2,11 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync/atomic"
 
@@ -27,28 +30,36 @@ type write struct {
 	cond     expression.ConditionBuilder
 	conflict string
 	notFound string
-	// landed, when set, tells whether the write is already in place. It is asked only
-	// when the condition failed on an SDK retry: an earlier attempt may have landed
-	// and its answer been lost, in which case the retry's failure is the write's
-	// success. (Transactions need none of this: ClientRequestToken makes them idempotent.)
-	landed func(context.Context) bool
 }
 
+// attrWriteID marks a put with a token of its own call, so that a retry can tell its
+// own landed first attempt from someone else's item (or the same call made twice).
+const attrWriteID = "WriteID"
+
 // landed reports, after a retried write's condition failed, whether an earlier attempt
-// of it already landed: w.landed when set; otherwise a put finds exactly its item
-// stored, a delete finds nothing.
+// of it already landed (its answer lost): a put finds its own write token stored. A
+// delete cannot tell "deleted by my first attempt" from "never there", so it reports
+// its conflict and the caller decides. (Transactions need none of this: their
+// ClientRequestToken makes a retry idempotent.)
 func (s *Store) landed(ctx context.Context, w write) bool {
-	if w.landed != nil {
-		return w.landed(ctx)
-	}
-	stored, err := s.getItem(ctx, w.target())
-	if err != nil {
+	if w.item == nil {
 		return false
 	}
-	if w.item == nil {
-		return stored == nil
+	stored, err := s.getItem(ctx, w.target())
+	if err != nil || stored == nil {
+		return false
 	}
-	return stored != nil && reflect.DeepEqual(stored, w.item)
+	return reflect.DeepEqual(stored[attrWriteID], w.item[attrWriteID])
+}
+
+// withWriteID returns item with a fresh write token.
+func withWriteID(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+	out := make(map[string]types.AttributeValue, len(item)+1)
+	maps.Copy(out, item)
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	out[attrWriteID] = &types.AttributeValueMemberS{Value: hex.EncodeToString(b[:])}
+	return out
 }
 
 // attempts counts the tries the SDK makes of one call, its retries included.
@@ -123,6 +134,7 @@ func (s *Store) commitOne(ctx context.Context, w write) error {
 	}
 	count, tries := attempts()
 	if w.item != nil {
+		w.item = withWriteID(w.item)
 		_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: &s.table, Item: w.item,
 			ConditionExpression: ex.Condition(), ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),

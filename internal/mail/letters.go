@@ -6,6 +6,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -48,19 +49,25 @@ var funcs = map[string]any{
 	},
 }
 
+// The letters are parsed on first use, not at start-up (a cold start that sends no
+// email never pays for them).
 var (
-	textLetters = texttemplate.Must(texttemplate.New("").Funcs(funcs).ParseFS(letterFS, "templates/*.txt"))
-	htmlLetters = htmltemplate.Must(htmltemplate.New("").Funcs(funcs).ParseFS(letterFS, "templates/*.html"))
+	textLetters = sync.OnceValue(func() *texttemplate.Template {
+		return texttemplate.Must(texttemplate.New("").Funcs(funcs).ParseFS(letterFS, "templates/*.txt"))
+	})
+	htmlLetters = sync.OnceValue(func() *htmltemplate.Template {
+		return htmltemplate.Must(htmltemplate.New("").Funcs(funcs).ParseFS(letterFS, "templates/*.html"))
+	})
 )
 
 // Compose renders the letter of the given kind (a template name without extension)
 // for data, addressed to the given recipients.
 func Compose(kind string, data any, to []string, cc []string) (Message, error) {
 	var txt, html bytes.Buffer
-	if err := textLetters.ExecuteTemplate(&txt, kind+".txt", data); err != nil {
+	if err := textLetters().ExecuteTemplate(&txt, kind+".txt", data); err != nil {
 		return Message{}, relink.Wrap(err, relink.EINTERNAL, "Could not write the email.")
 	}
-	if err := htmlLetters.ExecuteTemplate(&html, kind+".html", data); err != nil {
+	if err := htmlLetters().ExecuteTemplate(&html, kind+".html", data); err != nil {
 		return Message{}, relink.Wrap(err, relink.EINTERNAL, "Could not write the email.")
 	}
 	subject, body, ok := strings.Cut(txt.String(), "\n\n")

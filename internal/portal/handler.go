@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/relinkhq/relink/internal/account"
@@ -20,9 +21,13 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"date": func(t time.Time) string { return t.UTC().Format("2 January 2006") },
-}).ParseFS(assets, "templates/*.html"))
+// pages are parsed on first use, not at start-up: the functions that only send mail
+// or answer JSON import this package and never render a page.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		"date": func(t time.Time) string { return t.UTC().Format("2 January 2006") },
+	}).ParseFS(assets, "templates/*.html"))
+})
 
 // maxForm bounds a form body: every form here is a few short fields.
 const maxForm = 16 << 10
@@ -149,10 +154,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CSRF = h.csrf(w, r)
 	}
 	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, p); err != nil {
+	if err := pages().ExecuteTemplate(&b, name, p); err != nil {
 		h.logger.ErrorContext(r.Context(), "render page", "route", r.Pattern, "template", name, "err", err)
 		status, b = http.StatusInternalServerError, bytes.Buffer{}
-		_ = pages.ExecuteTemplate(&b, "message.html", page{Title: "Something went wrong",
+		_ = pages().ExecuteTemplate(&b, "message.html", page{Title: "Something went wrong",
 			Data: message{Text: "Something went wrong on our side. Try again in a minute."}})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
