@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
@@ -117,12 +116,13 @@ type Summary struct {
 // Handle is the function's entry point: a partition a coordinator handed out is swept
 // as such; anything else (the schedule's event) coordinates a whole sweep.
 func (s *Service) Handle(ctx context.Context, payload []byte) (Summary, error) {
-	if req := sweep.Decode(payload); req.Partition != nil {
-		s.defaults()
-		if err := req.Partition.Validate(s.Store.Shards()); err != nil {
-			return Summary{}, relink.Wrap(err, relink.EINVALID, "The invocation names no valid partition.")
-		}
-		return s.sweep(ctx, *req.Partition)
+	s.defaults()
+	p, ok, err := sweep.Requested(payload, s.Store.Shards())
+	if err != nil {
+		return Summary{}, relink.Wrap(err, relink.EINVALID, "The invocation names no valid partition.")
+	}
+	if ok {
+		return s.sweep(ctx, p)
 	}
 	return s.Run(ctx)
 }
@@ -132,52 +132,33 @@ func (s *Service) Handle(ctx context.Context, payload []byte) (Summary, error) {
 // partition 0 itself; otherwise it sweeps everything.
 func (s *Service) Run(ctx context.Context) (Summary, error) {
 	s.defaults()
-	n := 1
-	if s.Fanout != nil {
-		n = s.plan(ctx)
-		for i := 1; i < n; i++ {
-			if err := s.Fanout.Start(ctx, sweep.Partition{Index: i, Count: n}); err != nil {
-				// Its accounts stay due: the next sweep reaches them.
-				s.Logger.ErrorContext(ctx, "start sweep partition", "function", FunctionName, "partition", i, "of", n, "err", err)
-			}
-		}
-	}
-	return s.sweep(ctx, sweep.Partition{Index: 0, Count: n})
+	return s.sweep(ctx, sweep.Coordinate(ctx, s.Fanout, s.Store.Shards(), s.Margin, s.lastLoad,
+		func(p sweep.Partition, err error) {
+			s.Logger.ErrorContext(ctx, "start sweep partition", "function", FunctionName, "partition", p.Index, "of", p.Count, "err", err)
+		}))
 }
 
-// plan sizes the sweep from the last coordinator's run record and this invocation's
-// time budget.
-func (s *Service) plan(ctx context.Context) int {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return 1
-	}
-	runs, err := s.Store.LastRuns(ctx)
+// lastLoad is what the last coordinator's run record measured: every outcome counts as
+// an item. Unreadable records are logged and plan a whole sweep.
+func (s *Service) lastLoad(ctx context.Context) (sweep.Load, bool) {
+	r, ok, err := store.LastRun(ctx, s.Store, FunctionName)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "read last run", "function", FunctionName, "err", err)
-		return 1
 	}
-	for _, r := range runs {
-		if r.Function == FunctionName {
-			return sweep.Plan(loadOf(r), time.Until(dl)-s.Margin, s.Store.Shards())
-		}
+	if !ok {
+		return sweep.Load{}, false
 	}
-	return 1
-}
-
-// loadOf reads a run record as the load it measured.
-func loadOf(r store.Run) sweep.Load {
-	l := sweep.Load{Took: r.FinishedAt.Sub(r.StartedAt), Complete: r.Complete, Partitions: r.Counts[CountPartitions]}
+	l := sweep.Load{Took: r.FinishedAt.Sub(r.StartedAt), Complete: r.Complete, Partitions: r.Counts[sweep.CountPartitions]}
 	for k, v := range r.Counts {
-		if k != CountPartitions {
+		if k != sweep.CountPartitions {
 			l.Items += v
 		}
 	}
-	return l
+	return l, true
 }
 
 // CountPartitions, in a coordinator's counts, is how many partitions its sweep had.
-const CountPartitions = "partitions"
+const CountPartitions = sweep.CountPartitions
 
 // sweep checks every due account of partition p until none is left or the deadline
 // (ctx's, minus the margin) comes near. Work in flight at the deadline finishes;
@@ -228,10 +209,7 @@ shards:
 	sum.Complete, sum.FinishedAt = complete, s.Clock.Now()
 	if p.Index == 0 {
 		rec := sum
-		if p.Count > 1 {
-			rec.Counts = maps.Clone(sum.Counts)
-			rec.Counts[CountPartitions] = p.Count
-		}
+		rec.Counts = sweep.Recorded(sum.Counts, p)
 		s.record(ctx, rec)
 	}
 	return sum, nil

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -130,12 +129,13 @@ type pair struct {
 // Handle is the function's entry point: a partition a coordinator handed out is swept
 // as such; anything else (the schedule's event) coordinates a whole sweep.
 func (s *Service) Handle(ctx context.Context, payload []byte) (Summary, error) {
-	if req := sweep.Decode(payload); req.Partition != nil {
-		s.defaults()
-		if err := req.Partition.Validate(s.Store.Shards()); err != nil {
-			return Summary{}, relink.Wrap(err, relink.EINVALID, "The invocation names no valid partition.")
-		}
-		return s.sweep(ctx, *req.Partition)
+	s.defaults()
+	p, ok, err := sweep.Requested(payload, s.Store.Shards())
+	if err != nil {
+		return Summary{}, relink.Wrap(err, relink.EINVALID, "The invocation names no valid partition.")
+	}
+	if ok {
+		return s.sweep(ctx, p)
 	}
 	return s.Run(ctx)
 }
@@ -145,42 +145,28 @@ func (s *Service) Handle(ctx context.Context, payload []byte) (Summary, error) {
 // partition 0 itself; otherwise it sends every due reminder itself.
 func (s *Service) Run(ctx context.Context) (Summary, error) {
 	s.defaults()
-	n := 1
-	if s.Fanout != nil {
-		n = s.plan(ctx)
-		for i := 1; i < n; i++ {
-			if err := s.Fanout.Start(ctx, sweep.Partition{Index: i, Count: n}); err != nil {
-				// Its reminders stay due: the next sweep sends them.
-				s.Logger.ErrorContext(ctx, "start sweep partition", "function", FunctionName, "partition", i, "of", n, "err", err)
-			}
-		}
-	}
-	return s.sweep(ctx, sweep.Partition{Index: 0, Count: n})
+	return s.sweep(ctx, sweep.Coordinate(ctx, s.Fanout, s.Store.Shards(), s.Margin, s.lastLoad,
+		func(p sweep.Partition, err error) {
+			s.Logger.ErrorContext(ctx, "start sweep partition", "function", FunctionName, "partition", p.Index, "of", p.Count, "err", err)
+		}))
 }
 
 // CountPartitions, in a coordinator's run record, is how many partitions its sweep had
 // (present when more than one).
-const CountPartitions = "partitions"
+const CountPartitions = sweep.CountPartitions
 
-// plan sizes the sweep from the last coordinator's run record and this invocation's
-// time budget.
-func (s *Service) plan(ctx context.Context) int {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return 1
-	}
-	runs, err := s.Store.LastRuns(ctx)
+// lastLoad is what the last coordinator's run record measured: the accounts it looked
+// at. Unreadable records are logged and plan a whole sweep.
+func (s *Service) lastLoad(ctx context.Context) (sweep.Load, bool) {
+	r, ok, err := store.LastRun(ctx, s.Store, FunctionName)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "read last run", "function", FunctionName, "err", err)
-		return 1
 	}
-	for _, r := range runs {
-		if r.Function == FunctionName {
-			return sweep.Plan(sweep.Load{Items: r.Counts[CountAccounts], Took: r.FinishedAt.Sub(r.StartedAt),
-				Complete: r.Complete, Partitions: r.Counts[CountPartitions]}, time.Until(dl)-s.Margin, s.Store.Shards())
-		}
+	if !ok {
+		return sweep.Load{}, false
 	}
-	return 1
+	return sweep.Load{Items: r.Counts[CountAccounts], Took: r.FinishedAt.Sub(r.StartedAt), Complete: r.Complete,
+		Partitions: r.Counts[sweep.CountPartitions]}, true
 }
 
 // sweep sends every due reminder of partition p until none is left or the deadline
@@ -251,11 +237,7 @@ func (s *Service) sweep(ctx context.Context, p sweep.Partition) (Summary, error)
 	}
 	sum.FinishedAt = s.Clock.Now()
 	if p.Index == 0 {
-		counts := sum.Counts
-		if p.Count > 1 {
-			counts = maps.Clone(sum.Counts)
-			counts[CountPartitions] = p.Count
-		}
+		counts := sweep.Recorded(sum.Counts, p)
 		if err := s.Store.PutRun(context.WithoutCancel(ctx), store.Run{Function: FunctionName, ID: sum.ID, StartedAt: sum.StartedAt,
 			FinishedAt: sum.FinishedAt, Counts: counts, Complete: sum.Complete}); err != nil {
 			s.Logger.ErrorContext(ctx, "record run", "function", FunctionName, "err", err)

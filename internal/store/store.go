@@ -272,6 +272,20 @@ type Runs interface {
 	LastRuns(ctx context.Context) ([]Run, error)
 }
 
+// LastRun finds function's last run among runs' records; false when it never ran.
+func LastRun(ctx context.Context, runs Runs, function string) (Run, bool, error) {
+	all, err := runs.LastRuns(ctx)
+	if err != nil {
+		return Run{}, false, err
+	}
+	for _, r := range all {
+		if r.Function == function {
+			return r, true, nil
+		}
+	}
+	return Run{}, false, nil
+}
+
 // Run is what one run of a scheduled function did.
 type Run struct {
 	Function   string // e.g. "expiry-check", "reminders"

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -97,4 +98,59 @@ func Decode(raw []byte) Request {
 // Fanout starts the other partitions of a sweep, asynchronously.
 type Fanout interface {
 	Start(ctx context.Context, p Partition) error
+}
+
+// CountPartitions, in a coordinator's run record, is how many partitions its sweep had
+// (present when more than one).
+const CountPartitions = "partitions"
+
+// Requested reads an invocation's payload: the partition a coordinator handed out
+// (ok), or none, which means coordinate. A partition that does not fit the index's
+// shard count is an error.
+func Requested(payload []byte, shards int) (p Partition, ok bool, err error) {
+	req := Decode(payload)
+	if req.Partition == nil {
+		return Partition{}, false, nil
+	}
+	if err := req.Partition.Validate(shards); err != nil {
+		return Partition{}, false, err
+	}
+	return *req.Partition, true, nil
+}
+
+// Coordinate sizes a sweep and starts all but its first partition. With no Fanout,
+// no deadline on ctx or no earlier sweep (last reports ok false), the sweep is whole.
+// Otherwise Plan sizes it from the last sweep and the time left before ctx's deadline
+// less margin, partitions 1…n−1 are started through f — one that fails to start is
+// reported to failed, and its items stay due for the next sweep — and partition 0 is
+// returned for the caller to sweep.
+func Coordinate(ctx context.Context, f Fanout, shards int, margin time.Duration,
+	last func(context.Context) (Load, bool), failed func(p Partition, err error)) Partition {
+	dl, hasDeadline := ctx.Deadline()
+	if f == nil || !hasDeadline {
+		return Whole
+	}
+	l, ok := last(ctx)
+	if !ok {
+		return Whole
+	}
+	n := Plan(l, time.Until(dl)-margin, shards)
+	for i := 1; i < n; i++ {
+		p := Partition{Index: i, Count: n}
+		if err := f.Start(ctx, p); err != nil {
+			failed(p, err)
+		}
+	}
+	return Partition{Index: 0, Count: n}
+}
+
+// Recorded is the counts a coordinator records for its sweep: counts, plus the
+// partition count when the sweep had more than one (counts itself is left alone).
+func Recorded(counts map[string]int, p Partition) map[string]int {
+	if p.Count <= 1 {
+		return counts
+	}
+	out := maps.Clone(counts)
+	out[CountPartitions] = p.Count
+	return out
 }

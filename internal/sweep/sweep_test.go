@@ -1,6 +1,8 @@
 package sweep
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -81,5 +83,56 @@ func TestDecode(t *testing.T) {
 		if (got == nil) != (want == nil) || got != nil && *got != *want {
 			t.Errorf("%s: %+v, want %+v", raw, got, want)
 		}
+	}
+}
+
+type starts struct {
+	got  []Partition
+	fail int // this index fails to start
+}
+
+func (s *starts) Start(_ context.Context, p Partition) error {
+	s.got = append(s.got, p)
+	if p.Index == s.fail {
+		return errors.New("refused")
+	}
+	return nil
+}
+
+// TestCoordinate: whole without a fanout, a deadline or an earlier sweep; otherwise
+// partitions 1…n−1 started (a failed start reported), partition 0 returned.
+func TestCoordinate(t *testing.T) {
+	cut := func(context.Context) (Load, bool) {
+		return Load{Items: 3000, Took: 280 * time.Second, Partitions: 2}, true
+	}
+	none := func(context.Context) (Load, bool) { return Load{}, false }
+	noFail := func(p Partition, err error) { t.Fatalf("%v: %v", p, err) }
+	dl, cancel := context.WithTimeout(context.Background(), 300*time.Second)
+	defer cancel()
+	if p := Coordinate(dl, nil, 16, 20*time.Second, cut, noFail); p != Whole {
+		t.Fatalf("no fanout: %+v", p)
+	}
+	if p := Coordinate(context.Background(), &starts{}, 16, 20*time.Second, cut, noFail); p != Whole {
+		t.Fatalf("no deadline: %+v", p)
+	}
+	if p := Coordinate(dl, &starts{}, 16, 20*time.Second, none, noFail); p != Whole {
+		t.Fatalf("no earlier sweep: %+v", p)
+	}
+	f := &starts{fail: 2}
+	var failed []Partition
+	p := Coordinate(dl, f, 16, 20*time.Second, cut, func(p Partition, _ error) { failed = append(failed, p) })
+	if p.Index != 0 || p.Count < 4 || len(f.got) != p.Count-1 || len(failed) != 1 || failed[0].Index != 2 {
+		t.Fatalf("coordinated %+v, started %v, failed %v", p, f.got, failed)
+	}
+}
+
+func TestRecorded(t *testing.T) {
+	counts := map[string]int{"checked": 3}
+	if got := Recorded(counts, Whole); len(got) != 1 {
+		t.Fatalf("whole: %v", got)
+	}
+	got := Recorded(counts, Partition{Index: 0, Count: 4})
+	if got[CountPartitions] != 4 || got["checked"] != 3 || len(counts) != 1 {
+		t.Fatalf("partitioned: %v (counts now %v)", got, counts)
 	}
 }
