@@ -34,13 +34,13 @@ import (
 	"github.com/relinkhq/relink/internal/channel"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/connect"
-	"github.com/relinkhq/relink/internal/consent"
 	"github.com/relinkhq/relink/internal/ident"
 	"github.com/relinkhq/relink/internal/magiclink"
 	"github.com/relinkhq/relink/internal/mailbox"
 	"github.com/relinkhq/relink/internal/sandbox"
 	"github.com/relinkhq/relink/internal/secrets"
 	"github.com/relinkhq/relink/internal/store"
+	"github.com/relinkhq/relink/internal/store/storetest"
 	"github.com/relinkhq/relink/internal/vault"
 	"github.com/relinkhq/relink/internal/workspace"
 )
@@ -200,7 +200,7 @@ type fuzzFixture struct {
 	handler    *Handler
 	svc        *Service
 	signer     Signer
-	store      *recordingStore
+	store      *storetest.Recorder
 	mailbox    *mailbox.Mailbox
 	clock      *clock.Manual
 	path       string
@@ -229,7 +229,7 @@ func newFuzzFixture(f *testing.F) *fuzzFixture {
 	if err != nil {
 		f.Fatal(err)
 	}
-	fx.store = &recordingStore{Store: st, writes: &fx.writes}
+	fx.store = &storetest.Recorder{Store: st, Writes: &fx.writes}
 	f.Cleanup(func() { fx.store.Store.(*bolt.Store).Close() })
 
 	sb := sandbox.New(clk, rand.Reader)
@@ -513,165 +513,6 @@ func (fx *fuzzFixture) snapshot(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return string(b)
-}
-
-// recordingStore names every write that took effect. Its Store is swapped on reset.
-type recordingStore struct {
-	store.Store
-	mu     sync.Mutex
-	writes *[]string
-}
-
-func (r *recordingStore) did(op string, err error) {
-	if err == nil {
-		r.mu.Lock()
-		*r.writes = append(*r.writes, op)
-		r.mu.Unlock()
-	}
-}
-
-func (r *recordingStore) CreateWorkspace(ctx context.Context, w workspace.Workspace) (workspace.Workspace, error) {
-	out, err := r.Store.CreateWorkspace(ctx, w)
-	r.did("CreateWorkspace", err)
-	return out, err
-}
-
-func (r *recordingStore) UpdateWorkspace(ctx context.Context, w workspace.Workspace) (workspace.Workspace, error) {
-	out, err := r.Store.UpdateWorkspace(ctx, w)
-	r.did("UpdateWorkspace", err)
-	return out, err
-}
-
-func (r *recordingStore) CreateUser(ctx context.Context, u workspace.User) (workspace.User, error) {
-	out, err := r.Store.CreateUser(ctx, u)
-	r.did("CreateUser", err)
-	return out, err
-}
-
-func (r *recordingStore) UpdateUser(ctx context.Context, u workspace.User) (workspace.User, error) {
-	out, err := r.Store.UpdateUser(ctx, u)
-	r.did("UpdateUser", err)
-	return out, err
-}
-
-func (r *recordingStore) CreateGroup(ctx context.Context, g workspace.Group) (workspace.Group, error) {
-	out, err := r.Store.CreateGroup(ctx, g)
-	r.did("CreateGroup", err)
-	return out, err
-}
-
-func (r *recordingStore) UpdateGroup(ctx context.Context, g workspace.Group) (workspace.Group, error) {
-	out, err := r.Store.UpdateGroup(ctx, g)
-	r.did("UpdateGroup", err)
-	return out, err
-}
-
-func (r *recordingStore) DeleteGroup(ctx context.Context, workspaceID, id string, version int64) error {
-	err := r.Store.DeleteGroup(ctx, workspaceID, id, version)
-	r.did("DeleteGroup", err)
-	return err
-}
-
-func (r *recordingStore) CreateAccount(ctx context.Context, c account.Change) error {
-	err := r.Store.CreateAccount(ctx, c)
-	r.did("CreateAccount", err)
-	return err
-}
-
-func (r *recordingStore) Apply(ctx context.Context, c account.Change) error {
-	err := r.Store.Apply(ctx, c)
-	r.did("Apply", err)
-	return err
-}
-
-func (r *recordingStore) PutTokens(ctx context.Context, workspaceID, accountID string, sealed []byte) error {
-	err := r.Store.PutTokens(ctx, workspaceID, accountID, sealed)
-	r.did("PutTokens", err)
-	return err
-}
-
-func (r *recordingStore) DeleteTokens(ctx context.Context, workspaceID, accountID string) error {
-	err := r.Store.DeleteTokens(ctx, workspaceID, accountID)
-	r.did("DeleteTokens", err)
-	return err
-}
-
-func (r *recordingStore) CreateLink(ctx context.Context, l magiclink.Link) error {
-	err := r.Store.CreateLink(ctx, l)
-	r.did("CreateLink", err)
-	return err
-}
-
-func (r *recordingStore) UseLink(ctx context.Context, hash string, now time.Time) (magiclink.Link, error) {
-	out, err := r.Store.UseLink(ctx, hash, now)
-	r.did("UseLink", err)
-	return out, err
-}
-
-func (r *recordingStore) RevokeLinks(ctx context.Context, workspaceID, userID string, purpose magiclink.Purpose, now time.Time) (int, error) {
-	n, err := r.Store.RevokeLinks(ctx, workspaceID, userID, purpose, now)
-	if n > 0 {
-		r.did("RevokeLinks", err)
-	}
-	return n, err
-}
-
-func (r *recordingStore) PutConsent(ctx context.Context, s consent.State) error {
-	err := r.Store.PutConsent(ctx, s)
-	r.did("PutConsent", err)
-	return err
-}
-
-func (r *recordingStore) TakeConsent(ctx context.Context, hash string, now time.Time) (consent.State, error) {
-	out, err := r.Store.TakeConsent(ctx, hash, now)
-	r.did("TakeConsent", err)
-	return out, err
-}
-
-func (r *recordingStore) PutCode(ctx context.Context, c magiclink.Code) error {
-	err := r.Store.PutCode(ctx, c)
-	r.did("PutCode", err)
-	return err
-}
-
-func (r *recordingStore) UpdateCode(ctx context.Context, c magiclink.Code) error {
-	err := r.Store.UpdateCode(ctx, c)
-	r.did("UpdateCode", err)
-	return err
-}
-
-func (r *recordingStore) Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, error) {
-	ok, err := r.Store.Allow(ctx, key, limit, window, now)
-	if ok {
-		r.did("Allow", err)
-	}
-	return ok, err
-}
-
-func (r *recordingStore) ClaimSend(ctx context.Context, key, owner string, now time.Time) (bool, error) {
-	ok, err := r.Store.ClaimSend(ctx, key, owner, now)
-	if ok {
-		r.did("ClaimSend", err)
-	}
-	return ok, err
-}
-
-func (r *recordingStore) MarkSent(ctx context.Context, key, owner, messageID string, now time.Time) error {
-	err := r.Store.MarkSent(ctx, key, owner, messageID, now)
-	r.did("MarkSent", err)
-	return err
-}
-
-func (r *recordingStore) ReleaseSend(ctx context.Context, key, owner string) error {
-	err := r.Store.ReleaseSend(ctx, key, owner)
-	r.did("ReleaseSend", err)
-	return err
-}
-
-func (r *recordingStore) PutRun(ctx context.Context, run store.Run) error {
-	err := r.Store.PutRun(ctx, run)
-	r.did("PutRun", err)
-	return err
 }
 
 // fuzzLogs is the fixture's JSON log, emptied after each input.
