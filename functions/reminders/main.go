@@ -10,11 +10,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	sesapi "github.com/aws/aws-sdk-go-v2/service/ses"
 
+	"github.com/relinkhq/relink/internal/awsenv"
 	"github.com/relinkhq/relink/internal/channel"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/config"
@@ -36,24 +36,24 @@ func main() {
 		logger.Error("configuration", "err", err)
 		os.Exit(1)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Config(os.LookupEnv)
 	if err != nil {
 		logger.Error("AWS configuration", "err", err)
 		os.Exit(1)
 	}
 	clk := clock.System{}
-	sm := secrets.NewManager(secretsmanager.NewFromConfig(awsCfg), clk, 0)
+	sm := secrets.NewManager(secrets.NewClient(secretsmanager.NewFromConfig(awsCfg)), clk, 0)
 	keys, err := secrets.LoadAppKeys(ctx, sm, cfg.AppKeysSecret)
 	if err != nil {
 		logger.Error("app keys", "err", err)
 		os.Exit(1)
 	}
-	st, err := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, store.Config{Clock: clk, CursorKey: keys.Cursor})
+	st, err := dynamo.New(dynamo.NewClient(dynamodb.NewFromConfig(awsCfg)), cfg.Table, store.Config{Clock: clk, CursorKey: keys.Cursor})
 	if err != nil {
 		logger.Error("store", "err", err)
 		os.Exit(1)
 	}
-	sender, err := ses.New(sesapi.NewFromConfig(awsCfg), ses.Config{From: cfg.MailFrom, ConfigurationSet: cfg.ConfigurationSet,
+	sender, err := ses.New(ses.NewClient(sesapi.NewFromConfig(awsCfg)), ses.Config{From: cfg.MailFrom, ConfigurationSet: cfg.ConfigurationSet,
 		MaxRate: cfg.MaxSendRate, Logger: logger})
 	if err != nil {
 		logger.Error("email", "err", err)
