@@ -109,8 +109,8 @@ bench:
 	$(GO) test -c -o $(BENCH_DIR)/bench.test ./internal/bench
 	@# A failing part does not stop the others; the summary is printed either way.
 	@status=0; \
-	echo "== sweeps, email, cold starts, binary sizes (one op = one whole run)"; \
-	(cd internal/bench && $(BENCH_RUN) -test.bench '^Benchmark(Sweep|Email|ColdStart|BinarySize)$$' -test.benchtime 1x -test.timeout 12m) || status=1; \
+	echo "== sweeps, email, cold starts, binary sizes, cost model (one op = one whole run)"; \
+	(cd internal/bench && $(BENCH_RUN) -test.bench '^Benchmark(Sweep|Email|ColdStart|BinarySize|Cost)$$' -test.benchtime 1x -test.timeout 12m) || status=1; \
 	$(if $(BENCH_PKGS),echo "== micro-benchmarks: $(BENCH_PKGS)"; $(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) || status=1;) \
 	echo "== admin API in process (one op = one request)"; \
 	(cd internal/bench && $(BENCH_RUN) -test.bench '^BenchmarkAPI$$' -test.benchtime 400x -test.benchmem -test.timeout 5m) || status=1; \

@@ -111,7 +111,14 @@ func TestRemindAt(t *testing.T) {
 			Account{State: StateDisconnected, Reason: ReasonRevoked, RemindAt: later}, later},
 		{"a hard expiry appears: look now", Account{State: StateActive}, Account{State: StateActive, TokenExpiresAt: t0.Add(40 * day)}, t0},
 		{"same expiry: keep", expiring, expiring, later},
-		{"new expiry after a reconnect: look now", expiring, Account{State: StateActive, TokenExpiresAt: t0.Add(60 * day), RemindAt: later}, t0},
+		// A later end needs no look now: the planned one (at most a day away) comes,
+		// and hourly renewals sliding a rotating refresh token's end cost no look each.
+		{"later expiry after a reconnect: keep", expiring, Account{State: StateActive, TokenExpiresAt: t0.Add(60 * day), RemindAt: later}, later},
+		{"refresh end slid by a renewal: keep", Account{State: StateActive, Refreshable: true, RefreshExpiresAt: t0.Add(90 * day), RemindAt: later},
+			Account{State: StateActive, Refreshable: true, RefreshExpiresAt: t0.Add(90*day + time.Hour), RemindAt: later}, later},
+		{"nearer expiry: look now", expiring, Account{State: StateActive, TokenExpiresAt: t0.Add(20 * day), RemindAt: later}, t0},
+		{"reason changed: look now", Account{State: StateDisconnected, Reason: ReasonRevoked, RemindAt: later},
+			Account{State: StateDisconnected, Reason: ReasonPasswordChanged, RemindAt: later}, t0},
 		{"owner changed: look now", Account{State: StateDisconnected, OwnerID: "a", RemindAt: later},
 			Account{State: StateDisconnected, OwnerID: "b", RemindAt: later}, t0},
 	}

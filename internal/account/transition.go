@@ -397,8 +397,8 @@ func Backoff(n int) time.Duration {
 }
 
 // remindAt keeps the reminders' look-again time: the change's time when anything a
-// reminder depends on changed (state, owner, the hard expiry), what it was otherwise,
-// and zero for accounts nothing is ever reminded of.
+// reminder depends on changed (state, owner, reason, a nearer hard expiry), what it
+// was otherwise, and zero for accounts nothing is ever reminded of.
 func remindAt(before, after Account, at time.Time) time.Time {
 	needs := after.State.Troubled() ||
 		(after.State == StateActive || after.State == StateActionRequired) && !after.HardExpiry().IsZero()
@@ -406,10 +406,19 @@ func remindAt(before, after Account, at time.Time) time.Time {
 	case !needs:
 		return time.Time{}
 	case before.RemindAt.IsZero() || before.State != after.State || before.OwnerID != after.OwnerID ||
-		before.Reason != after.Reason || !before.HardExpiry().Equal(after.HardExpiry()):
+		before.Reason != after.Reason || endsSooner(before.HardExpiry(), after.HardExpiry()):
 		return at
 	}
 	return before.RemindAt
+}
+
+// endsSooner reports whether the token's hard end appeared or came nearer, so a
+// reminder may be due before the look already planned. A later end needs no look now:
+// the planned one, at most a day away, still comes; and renewals that slide the end
+// (rotating refresh tokens renewed every hour) would otherwise have the reminders look
+// at the account after every renewal.
+func endsSooner(before, after time.Time) bool {
+	return !after.IsZero() && (before.IsZero() || after.Before(before))
 }
 
 // refreshAt is when a refreshable access token should be renewed: an hour before it

@@ -45,6 +45,10 @@ func (r reads) sub(o reads) reads {
 type ddb struct {
 	c    *dynamodb.Client
 	noTx bool
+	// meter asks the stand-in for the capacity each request consumed and adds it up as
+	// DynamoDB on-demand bills it (see capacity); only the cost benchmark sets it.
+	meter bool
+	cap   capacity
 
 	index, query, get, scan, requests, writes atomic.Int64
 }
@@ -57,29 +61,55 @@ func (d *ddb) snapshot() reads {
 }
 
 func (d *ddb) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if d.meter {
+		cp := *in
+		cp.ReturnConsumedCapacity, in = types.ReturnConsumedCapacityTotal, &cp
+	}
 	out, err := d.c.GetItem(ctx, in, opts...)
 	d.requests.Add(1)
-	if err == nil && out.Item != nil {
-		d.get.Add(1)
+	if err == nil {
+		d.cap.read(out.ConsumedCapacity, in.ConsistentRead)
+		if out.Item != nil {
+			d.get.Add(1)
+			d.cap.saw(out.Item)
+		}
 	}
 	return out, err
 }
 
 func (d *ddb) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	if d.meter {
+		cp := *in
+		cp.ReturnConsumedCapacity, in = types.ReturnConsumedCapacityTotal, &cp
+	}
 	out, err := d.c.BatchGetItem(ctx, in, opts...)
 	d.requests.Add(1)
 	if err == nil {
+		for _, cc := range out.ConsumedCapacity {
+			d.cap.read(&cc, nil)
+		}
 		for _, items := range out.Responses {
 			d.get.Add(int64(len(items)))
+			for _, it := range items {
+				d.cap.saw(it)
+			}
 		}
 	}
 	return out, err
 }
 
 func (d *ddb) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if d.meter {
+		cp := *in
+		cp.ReturnConsumedCapacity, in = types.ReturnConsumedCapacityTotal, &cp
+	}
 	out, err := d.c.Query(ctx, in, opts...)
 	d.requests.Add(1)
 	if err == nil {
+		d.cap.read(out.ConsumedCapacity, in.ConsistentRead)
+		for _, it := range out.Items {
+			d.cap.saw(it)
+		}
 		switch aws.ToString(in.IndexName) {
 		case dynamo.DueIndex, dynamo.RemindIndex:
 			d.index.Add(int64(out.ScannedCount))
@@ -100,23 +130,63 @@ func (d *ddb) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dy
 }
 
 func (d *ddb) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	return d.putItem(ctx, in, false, opts...)
+}
+
+// putItem is a put, standalone or one item of a transaction applied by the shim.
+func (d *ddb) putItem(ctx context.Context, in *dynamodb.PutItemInput, tx bool, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	d.writes.Add(1)
-	return d.c.PutItem(ctx, in, opts...)
+	if d.meter {
+		cp := *in
+		cp.ReturnConsumedCapacity, in = types.ReturnConsumedCapacityTotal, &cp
+	}
+	out, err := d.c.PutItem(ctx, in, opts...)
+	if err == nil {
+		d.cap.write(out.ConsumedCapacity, tx, in.Item, in.Item)
+	}
+	return out, err
 }
 
 func (d *ddb) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return d.deleteItem(ctx, in, false, opts...)
+}
+
+func (d *ddb) deleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, tx bool, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	d.writes.Add(1)
-	return d.c.DeleteItem(ctx, in, opts...)
+	if d.meter {
+		cp := *in
+		cp.ReturnConsumedCapacity, in = types.ReturnConsumedCapacityTotal, &cp
+	}
+	out, err := d.c.DeleteItem(ctx, in, opts...)
+	if err == nil {
+		d.cap.write(out.ConsumedCapacity, tx, in.Key, nil)
+	}
+	return out, err
 }
 
 func (d *ddb) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return d.updateItem(ctx, in, false, opts...)
+}
+
+func (d *ddb) updateItem(ctx context.Context, in *dynamodb.UpdateItemInput, tx bool, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	d.writes.Add(1)
-	return d.c.UpdateItem(ctx, in, opts...)
+	if d.meter {
+		cp := *in
+		cp.ReturnConsumedCapacity, in = types.ReturnConsumedCapacityTotal, &cp
+	}
+	out, err := d.c.UpdateItem(ctx, in, opts...)
+	if err == nil {
+		d.cap.write(out.ConsumedCapacity, tx, in.Key, in.Key)
+	}
+	return out, err
 }
 
 func (d *ddb) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	d.writes.Add(int64(len(in.TransactItems)))
 	if !d.noTx {
+		if d.meter {
+			panic("bench: metering needs the transaction shim (a stand-in without transactions)")
+		}
+		d.writes.Add(int64(len(in.TransactItems)))
 		return d.c.TransactWriteItems(ctx, in, opts...)
 	}
 	reasons := make([]types.CancellationReason, len(in.TransactItems))
@@ -128,17 +198,17 @@ func (d *ddb) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWrite
 		switch {
 		case it.Put != nil:
 			p := it.Put
-			_, err = d.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
-				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues}, opts...)
+			_, err = d.putItem(ctx, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues}, true, opts...)
 		case it.Delete != nil:
 			x := it.Delete
-			_, err = d.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: x.TableName, Key: x.Key, ConditionExpression: x.ConditionExpression,
-				ExpressionAttributeNames: x.ExpressionAttributeNames, ExpressionAttributeValues: x.ExpressionAttributeValues}, opts...)
+			_, err = d.deleteItem(ctx, &dynamodb.DeleteItemInput{TableName: x.TableName, Key: x.Key, ConditionExpression: x.ConditionExpression,
+				ExpressionAttributeNames: x.ExpressionAttributeNames, ExpressionAttributeValues: x.ExpressionAttributeValues}, true, opts...)
 		case it.Update != nil:
 			u := it.Update
-			_, err = d.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			_, err = d.updateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
 				ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-				ExpressionAttributeValues: u.ExpressionAttributeValues}, opts...)
+				ExpressionAttributeValues: u.ExpressionAttributeValues}, true, opts...)
 		default:
 			return nil, errors.New("bench: the transaction shim applies Put, Update and Delete only")
 		}
@@ -297,4 +367,130 @@ func newTable(tb testing.TB, endpoint string, noTx bool) *table {
 		_, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	return &table{name: name, c: c, db: &ddb{c: c, noTx: noTx}}
+}
+
+// capacity adds up what DynamoDB on-demand would bill for a metered ddb's requests.
+// Reads: the read request units the stand-in reports, which follow DynamoDB's rules
+// (4 KB a unit, rounded up per item for GetItem and per request for Query, half for an
+// eventually consistent read, half a unit for a miss). Writes: the units reported for
+// the table (1 KB a unit, the larger of the old and new item), doubled for the items of
+// a transaction, plus the index writes the stand-in does not report: all three global
+// secondary indexes project ALL, so a write to an item that is or was in an index
+// costs the index what it cost the table, twice when it moves the item's index key
+// (a delete and a put). An item's old index keys are those it had when the benchmark
+// last saw it, read or written; an item never seen is taken to keep its keys.
+type capacity struct {
+	mu       sync.Mutex
+	rru, wru float64
+	indexWRU float64
+	seen     map[string]indexKeys
+}
+
+// indexKeys is an item's key in each global secondary index ("" when not in it).
+type indexKeys [3]string
+
+var indexAttrs = [3][2]string{
+	{dynamo.AttrOwnerPK, dynamo.AttrSK}, {dynamo.AttrDueShard, dynamo.AttrDueAt}, {dynamo.AttrRemindShard, dynamo.AttrRemindAt},
+}
+
+func attrText(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return "s:" + v.Value
+	case *types.AttributeValueMemberN:
+		return "n:" + v.Value
+	}
+	return ""
+}
+
+func keysOf(item map[string]types.AttributeValue) (itemKey string, keys indexKeys) {
+	itemKey = attrText(item[dynamo.AttrPK]) + "\x00" + attrText(item[dynamo.AttrSK])
+	for i, a := range indexAttrs {
+		if h, r := attrText(item[a[0]]), attrText(item[a[1]]); h != "" && r != "" {
+			keys[i] = h + "\x00" + r
+		}
+	}
+	return itemKey, keys
+}
+
+type snapshotCapacity struct{ RRU, WRU, IndexWRU float64 }
+
+func (s snapshotCapacity) sub(o snapshotCapacity) snapshotCapacity {
+	return snapshotCapacity{RRU: s.RRU - o.RRU, WRU: s.WRU - o.WRU, IndexWRU: s.IndexWRU - o.IndexWRU}
+}
+
+func (c *capacity) snapshot() snapshotCapacity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return snapshotCapacity{RRU: c.rru, WRU: c.wru, IndexWRU: c.indexWRU}
+}
+
+// read bills one read request; a request that read nothing still costs the minimum,
+// which the stand-in does not report (half a unit, a whole one read consistently).
+func (c *capacity) read(cc *types.ConsumedCapacity, consistent *bool) {
+	if cc == nil {
+		return
+	}
+	least := 0.5
+	if aws.ToBool(consistent) {
+		least = 1
+	}
+	c.mu.Lock()
+	c.rru += max(aws.ToFloat64(cc.CapacityUnits), least)
+	c.mu.Unlock()
+}
+
+// saw notes the index keys of an item read.
+func (c *capacity) saw(item map[string]types.AttributeValue) {
+	k, keys := keysOf(item)
+	c.mu.Lock()
+	if c.seen == nil {
+		c.seen = map[string]indexKeys{}
+	}
+	c.seen[k] = keys
+	c.mu.Unlock()
+}
+
+// write bills one item written: key holds its key attributes, item its new
+// attributes (nil for a delete; the key alone for an update, which keeps the keys
+// known from before).
+func (c *capacity) write(cc *types.ConsumedCapacity, tx bool, key, item map[string]types.AttributeValue) {
+	if cc == nil {
+		return
+	}
+	units := aws.ToFloat64(cc.CapacityUnits)
+	k, _ := keysOf(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]indexKeys{}
+	}
+	old, known := c.seen[k]
+	var now indexKeys
+	switch {
+	case item == nil: // deleted
+		delete(c.seen, k)
+	case len(item) == len(key): // an update: the item keeps its index keys
+		now = old
+	default:
+		_, now = keysOf(item)
+		if !known {
+			old = now
+		}
+		c.seen[k] = now
+	}
+	if tx {
+		units *= 2
+	}
+	c.wru += units
+	base := aws.ToFloat64(cc.CapacityUnits)
+	for i := range now {
+		switch {
+		case old[i] == "" && now[i] == "":
+		case old[i] != "" && now[i] != "" && old[i] != now[i]:
+			c.indexWRU += 2 * base
+		default:
+			c.indexWRU += base
+		}
+	}
 }

@@ -168,7 +168,7 @@ func readFigures(path string) ([]figure, error) {
 }
 
 // sections in the order of issue #8.
-var sectionOrder = []string{"sweep", "email", "api", "cold start", "binary size"}
+var sectionOrder = []string{"sweep", "email", "api", "cold start", "binary size", "cost", "scale"}
 
 func printSummary(w io.Writer, list []figure) {
 	if len(list) == 0 {

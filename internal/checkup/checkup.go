@@ -175,35 +175,29 @@ func (s *Service) sweep(ctx context.Context, p sweep.Partition) (Summary, error)
 
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	g.SetLimit(s.Workers)
-	complete := true
-shards:
-	for _, shard := range p.Shards(s.Store.Shards(), start.Unix()/3600) {
-		page := store.Page{Limit: s.PageSize}
-		for {
-			if stop() {
-				complete = false
-				break shards
-			}
-			got, err := s.Store.DueAccounts(ctx, shard, start, page)
-			if err != nil {
-				_ = g.Wait()
-				return sum, fmt.Errorf("read due shard %d: %w", shard, err)
-			}
-			for _, a := range got.Accounts {
+	read := func(ctx context.Context, shard int, cursor string) ([]account.Account, string, error) {
+		got, err := s.Store.DueAccounts(ctx, shard, start, store.Page{Limit: s.PageSize, Cursor: cursor})
+		if err != nil {
+			return nil, "", fmt.Errorf("read due shard %d: %w", shard, err)
+		}
+		return got.Accounts, got.Next, nil
+	}
+	complete, err := sweep.Read(ctx, p.Shards(s.Store.Shards(), start.Unix()/3600), sweep.ReadShards, read,
+		func(_ int, accounts []account.Account) bool {
+			for _, a := range accounts {
 				if stop() {
-					complete = false
-					break shards
+					return false
 				}
 				g.Go(func() error {
 					count(s.checkOne(gctx, ctx, a))
 					return nil
 				})
 			}
-			if got.Next == "" {
-				break
-			}
-			page.Cursor = got.Next
-		}
+			return !stop()
+		})
+	if err != nil {
+		_ = g.Wait()
+		return sum, err
 	}
 	_ = g.Wait()
 	sum.Complete, sum.FinishedAt = complete, s.Clock.Now()

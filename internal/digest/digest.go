@@ -250,24 +250,26 @@ func (s *Service) sweep(ctx context.Context, p sweep.Partition) (Summary, error)
 func (s *Service) collect(ctx context.Context, p sweep.Partition, now time.Time, stop func() bool, counts map[string]int) ([]*work, bool, error) {
 	settings := map[string]workspace.Workspace{}
 	var works []*work
-	for _, shard := range p.Shards(s.Store.Shards(), now.Unix()/900) {
-		page := store.Page{Limit: s.PageSize}
-		for {
-			if stop() {
-				return works, false, nil
-			}
-			got, err := s.Store.RemindersDue(ctx, shard, now, page)
-			if err != nil {
-				return works, false, fmt.Errorf("read remind shard %d: %w", shard, err)
-			}
-			for _, a := range got.Accounts {
-				if len(works) >= s.MaxAccounts {
-					return works, false, nil
+	var failed error
+	read := func(ctx context.Context, shard int, cursor string) ([]account.Account, string, error) {
+		got, err := s.Store.RemindersDue(ctx, shard, now, store.Page{Limit: s.PageSize, Cursor: cursor})
+		if err != nil {
+			return nil, "", fmt.Errorf("read remind shard %d: %w", shard, err)
+		}
+		return got.Accounts, got.Next, nil
+	}
+	complete, err := sweep.Read(ctx, p.Shards(s.Store.Shards(), now.Unix()/900), sweep.ReadShards, read,
+		func(_ int, accounts []account.Account) bool {
+			for _, a := range accounts {
+				if stop() || len(works) >= s.MaxAccounts {
+					return false
 				}
 				ws, ok := settings[a.WorkspaceID]
 				if !ok {
+					var err error
 					if ws, err = s.Store.GetWorkspace(ctx, a.WorkspaceID); err != nil {
-						return works, false, fmt.Errorf("workspace of %s: %w", a.ID, err)
+						failed = fmt.Errorf("workspace of %s: %w", a.ID, err)
+						return false
 					}
 					settings[a.WorkspaceID] = ws
 				}
@@ -276,13 +278,15 @@ func (s *Service) collect(ctx context.Context, p sweep.Partition, now time.Time,
 				counts[CountSteps] += len(steps)
 				works = append(works, &work{a: a, ws: ws, steps: steps, next: reminder.NextRun(a, ws.Settings, now)})
 			}
-			if got.Next == "" {
-				break
-			}
-			page.Cursor = got.Next
-		}
+			return true
+		})
+	if failed != nil {
+		return works, false, failed
 	}
-	return works, true, nil
+	if err != nil {
+		return works, false, err
+	}
+	return works, complete, nil
 }
 
 // maxStepAge is the oldest a due step may be and still be sent. Send records live
