@@ -460,7 +460,8 @@ func model(b *testing.B, units map[string]unitCost) {
 
 // The scheduled functions' limits (template.yaml and the services' defaults).
 const (
-	runBudget      = 300*time.Second - 20*time.Second // Timeout less the margin
+	runBudget      = 900*time.Second - 20*time.Second // ExpiryCheckFunction's Timeout less the margin
+	remindBudget   = 300*time.Second - 20*time.Second // RemindersFunction's
 	ratePerChannel = 5.0                              // checkup's calls per second per channel, per invocation
 	maxPartitions  = store.DefaultShards              // a sweep splits into at most one invocation per shard
 	sendRate       = 14.0                             // SES's default sending rate
@@ -485,8 +486,8 @@ func scale(_ *testing.B, units map[string]unitCost, renewals, probes, busiestPer
 			byPace, checkMS, dueShare, byRate, ratePerChannel, busiestShare, maxPartitions, one*maxPartitions/2)})
 	look := units["reminders look (nothing to send)"]
 	remindShare := remindWorkPerAccount / reminderRunsMonth
-	byPace = runBudget.Seconds() * 1000 / look.MS / remindShare
-	byMail := runBudget.Seconds() * sendRate / (lostPerMonth * stepsBeforeFix * recipientsPerStep / reminderRunsMonth)
+	byPace = remindBudget.Seconds() * 1000 / look.MS / remindShare
+	byMail := remindBudget.Seconds() * sendRate / (lostPerMonth * stepsBeforeFix * recipientsPerStep / reminderRunsMonth)
 	record(figure{Section: "scale", Name: "reminders: accounts one invocation can serve every 15 minutes", Value: math.Round(min(byPace, byMail)), Unit: "accounts",
 		Note: fmt.Sprintf("%.0f by the pace measured here (%.1f ms per account looked at, %.4f looks per account per run), %.0f by SES at %.0f emails/s",
 			byPace, look.MS, remindShare, byMail, sendRate)})

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/channel"
 	"github.com/relinkhq/relink/internal/clock"
 	"github.com/relinkhq/relink/internal/ident"
@@ -38,6 +40,10 @@ var ErrRenewalLost = relink.Errorf(relink.EREAUTH, "The renewed token was lost b
 // StaleRenewal is how old a claim must be to belong to a process that died mid-renewal:
 // far longer than one renewal call takes.
 const StaleRenewal = 5 * time.Minute
+
+// deadMark, in a closed claim's message ID, says the channel refused the token for
+// good, followed by the account reason it gave.
+const deadMark = "dead:"
 
 // StoreRenewals keeps the claims in the store's send records, keyed by the SHA-256 of
 // the token being spent (the refresh token, or a self-renewing token itself).
@@ -73,6 +79,14 @@ func (r *StoreRenewals) Claim(ctx context.Context, t vault.Tokens) (func(error),
 		case err == nil && rec.Owner == owner && rec.State == store.SendSending:
 			// Our own claim: the store applied it but its answer was lost, and the
 			// retried write found it. Carry on as its owner.
+		case err == nil && rec.State == store.SendSent && strings.HasPrefix(rec.MessageID, deadMark):
+			// The channel refused this token for good when it was presented: it is
+			// still dead (a sibling account of the same login, or a later run, asks).
+			return nil, &channel.TokenError{Classification: channel.Classification{
+				Reason: strings.TrimPrefix(rec.MessageID, deadMark), Reauth: true,
+				Message:      "The channel refused this token when it was last presented; reconnect the account.",
+				ChannelError: account.ChannelError{Message: "The token was refused at its last renewal (" + rec.SentAt.UTC().Format(time.RFC3339) + ")."},
+			}}
 		case err == nil && rec.State == store.SendSent && now.Sub(rec.SentAt) >= StaleRenewal:
 			// Spent long ago, yet still the token held: whoever renewed it never
 			// stored what the channel gave back. Only the channel has the grant now.
@@ -95,7 +109,11 @@ func (r *StoreRenewals) Claim(ctx context.Context, t vault.Tokens) (func(error),
 		bg := context.WithoutCancel(ctx)
 		var te *channel.TokenError
 		if refreshErr == nil || errors.As(refreshErr, &te) && te.Reauth {
-			if err := r.Sends.MarkSent(bg, key, owner, "", r.Clock.Now()); err != nil {
+			mark := "" // spent on a renewal
+			if refreshErr != nil {
+				mark = deadMark + te.Reason // refused for good: whoever presents it next learns why
+			}
+			if err := r.Sends.MarkSent(bg, key, owner, mark, r.Clock.Now()); err != nil {
 				logger.WarnContext(ctx, "record renewal", "err", err)
 			}
 			return

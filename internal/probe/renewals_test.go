@@ -56,6 +56,23 @@ func TestStoreRenewals(t *testing.T) {
 		t.Fatalf("claim of a token spent long ago: %v", err)
 	}
 
+	// A token the channel refused for good stays refused, with its reason, for whoever
+	// presents it next (a sibling account of the same login, a later run) — however
+	// long after: it was never spent, so no renewal was lost.
+	doneDead, err := r.Claim(ctx, vault.Tokens{Refresh: "r-revoked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneDead(&channel.TokenError{Classification: channel.Classification{Reason: "revoked", Reauth: true}, Status: 400})
+	for _, wait := range []time.Duration{0, 2 * StaleRenewal} {
+		clk.Advance(wait)
+		_, err := r.Claim(ctx, vault.Tokens{Refresh: "r-revoked"})
+		var te *channel.TokenError
+		if !errors.As(err, &te) || !te.Reauth || te.Reason != "revoked" || errors.Is(err, ErrRenewalLost) {
+			t.Fatalf("claim of a refused token %v later: %v", wait, err)
+		}
+	}
+
 	// A self-renewing token (no refresh token) is claimed by the token itself.
 	self := vault.Tokens{Access: "long-lived"}
 	if _, err := r.Claim(ctx, self); err != nil {

@@ -387,8 +387,11 @@ type EventPage struct {
 	Next   string
 }
 
-// DefaultShards is the shard count of the due and remind indexes when Config.Shards is zero.
-const DefaultShards = 16
+// DefaultShards is the shard count of the due and remind indexes when Config.Shards is
+// zero. It also caps how many invocations share one sweep (sweep.Plan), so it sets
+// the largest table the hourly sweep keeps up with (the README's Performance section
+// works it out); an empty shard costs a sweep half a read unit, read 8 at a time.
+const DefaultShards = 64
 
 // Config is what every implementation is built with.
 type Config struct {
@@ -398,7 +401,9 @@ type Config struct {
 	// instance that serves one listing, so in AWS it comes from Secrets Manager.
 	CursorKey []byte
 	// Shards is the number of shards of the due and remind indexes. Default
-	// DefaultShards. Changing it needs a re-index, so it is fixed per table.
+	// DefaultShards. Raising it is safe: sweeps read every shard below the new count,
+	// so items written under the old one are still found, and each moves to its new
+	// shard when next written. Lowering it would strand items: it needs a re-index.
 	Shards int
 }
 
