@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,6 +173,9 @@ func (s *Store) ListAccounts(ctx context.Context, workspaceID string, f account.
 	}
 
 	now := s.clock.Now()
+	if f.OwnerID != "" {
+		return s.ownerPage(ctx, in, limit, scope, f, now)
+	}
 	accounts, more, err := collect(ctx, s, in, limit, func(item map[string]types.AttributeValue) (account.Account, bool, error) {
 		a, err := decodeAccount(item)
 		return a, err == nil && f.Match(a) && !a.Gone(now), err
@@ -182,6 +186,50 @@ func (s *Store) ListAccounts(ctx context.Context, workspaceID string, f account.
 	page := store.AccountPage{Accounts: accounts}
 	if more {
 		page.Next = s.cursors.Seal(scope, []byte(accounts[len(accounts)-1].ID))
+	}
+	return page, nil
+}
+
+// ownerPage runs an owner's listing on the owner index, which holds the keys and the
+// filtered attributes only: the filter picks the page's accounts there, and the page
+// is then read from the table in one BatchGetItem. An account that changed between
+// the two reads is checked against the filter again and left out if it no longer
+// matches; the cursor still follows the index, so nothing is skipped.
+func (s *Store) ownerPage(ctx context.Context, in *dynamodb.QueryInput, limit int, scope string, f account.Filter, now time.Time) (store.AccountPage, error) {
+	keys, more, err := collect(ctx, s, in, limit, func(item map[string]types.AttributeValue) (map[string]types.AttributeValue, bool, error) {
+		return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}, true, nil
+	})
+	if err != nil {
+		return store.AccountPage{}, err
+	}
+	byID := make(map[string]account.Account, len(keys))
+	for chunk := range slices.Chunk(keys, maxBatchGet) {
+		items, err := s.batchGet(ctx, chunk)
+		if err != nil {
+			return store.AccountPage{}, err
+		}
+		for _, item := range items {
+			a, err := decodeAccount(item)
+			if err != nil {
+				return store.AccountPage{}, err
+			}
+			byID[a.ID] = a
+		}
+	}
+	page := store.AccountPage{}
+	var lastID string
+	for _, k := range keys {
+		sk, _ := k[AttrSK].(*types.AttributeValueMemberS)
+		if sk == nil {
+			continue
+		}
+		lastID = strings.TrimPrefix(sk.Value, prefixAccount)
+		if a, ok := byID[lastID]; ok && f.Match(a) && !a.Gone(now) {
+			page.Accounts = append(page.Accounts, a)
+		}
+	}
+	if more {
+		page.Next = s.cursors.Seal(scope, []byte(lastID))
 	}
 	return page, nil
 }

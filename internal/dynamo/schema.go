@@ -33,7 +33,8 @@ const (
 	attrAccountID     = "AccountID"
 	attrUserID        = "UserID"
 
-	// OwnerIndex lists one owner's accounts, ordered by account ID.
+	// OwnerIndex lists one owner's accounts, ordered by account ID. It projects the
+	// attributes of OwnerIndexAttributes only.
 	OwnerIndex = "owner-index"
 	// DueIndex is sparse and sharded: only scheduled accounts carry its keys.
 	DueIndex = "due-index"
@@ -61,6 +62,10 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		}
 	}
 	all := &types.Projection{ProjectionType: types.ProjectionTypeAll}
+	// The owner index carries only what an owner's listing filters on; the page's
+	// accounts are then read from the table. A write to an account touches the index
+	// only when one of these changes, not on every probe, renewal or reminder look.
+	ownerOnly := &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: OwnerIndexAttributes()}
 	return &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
@@ -75,7 +80,7 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		},
 		KeySchema: keySchema(AttrPK, AttrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			{IndexName: aws.String(OwnerIndex), KeySchema: keySchema(AttrOwnerPK, AttrSK), Projection: all},
+			{IndexName: aws.String(OwnerIndex), KeySchema: keySchema(AttrOwnerPK, AttrSK), Projection: ownerOnly},
 			{IndexName: aws.String(DueIndex), KeySchema: keySchema(AttrDueShard, AttrDueAt), Projection: all},
 			{IndexName: aws.String(RemindIndex), KeySchema: keySchema(AttrRemindShard, AttrRemindAt), Projection: all},
 		},
@@ -121,4 +126,10 @@ func unsupported(err error) bool {
 		return true
 	}
 	return false
+}
+
+// OwnerIndexAttributes are the attributes the owner index carries besides its keys:
+// those an owner's listing filters on (ListAccounts' filter expression).
+func OwnerIndexAttributes() []string {
+	return []string{attrState, attrChannel, attrHardExpiresAt, attrPurgeAt}
 }

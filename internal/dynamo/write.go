@@ -272,7 +272,10 @@ func (s *Store) getItem(ctx context.Context, key map[string]types.AttributeValue
 	return out.Item, nil
 }
 
-// batchGet reads up to 100 items (one BatchGetItem) with strongly consistent reads,
+// maxBatchGet is the most keys one BatchGetItem takes.
+const maxBatchGet = 100
+
+// batchGet reads up to maxBatchGet items (one BatchGetItem) with strongly consistent reads,
 // in no particular order; absent items are left out. Keys DynamoDB leaves unprocessed
 // (throttling) are read one by one rather than retried in a loop, which keeps the
 // work bounded.
