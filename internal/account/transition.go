@@ -128,7 +128,14 @@ type Change struct {
 	Effects []Effect
 }
 
-var reasonPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+// reasonPattern is a reason code's shape; its length (at most maxReasonLen) is checked
+// apart: a bounded repetition would compile into a program of 64 copies, about a
+// millisecond of every cold start.
+var reasonPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+const maxReasonLen = 64
+
+func validReason(r string) bool { return len(r) <= maxReasonLen && reasonPattern.MatchString(r) }
 
 const maxNoteLen = 1000
 
@@ -468,11 +475,11 @@ func checkCommand(cmd Command) error {
 	}
 	switch cmd.Action {
 	case ActDisconnect:
-		if !reasonPattern.MatchString(cmd.Reason) {
+		if !validReason(cmd.Reason) {
 			return relink.Errorf(relink.EINVALID, "A disconnect needs a reason code.")
 		}
 	case ActNoteTransient, ActReport:
-		if cmd.Reason != "" && !reasonPattern.MatchString(cmd.Reason) {
+		if cmd.Reason != "" && !validReason(cmd.Reason) {
 			return relink.Errorf(relink.EINVALID, "Reason codes are lower-case words joined by underscores.")
 		}
 	}

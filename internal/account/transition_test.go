@@ -2,6 +2,7 @@ package account
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -426,6 +427,8 @@ func TestCommandValidation(t *testing.T) {
 		{"no actor", StateActive, func(c *Command) { c.Action = ActDeactivate; c.Actor = Actor{} }},
 		{"disconnect without reason", StateActive, func(c *Command) { c.Action = ActDisconnect; c.Reason = "" }},
 		{"reason not a code", StateActive, func(c *Command) { c.Action = ActDisconnect; c.Reason = "Token Expired!" }},
+		{"reason over 64 bytes", StateActive, func(c *Command) { c.Action = ActDisconnect; c.Reason = "r" + strings.Repeat("x", 64) }},
+		{"reason starting with a digit", StateActive, func(c *Command) { c.Action = ActDisconnect; c.Reason = "1revoked" }},
 		{"authorize without grant", StateActive, func(c *Command) { c.Action = ActAuthorize; c.Grant = nil }},
 		{"transfer to nobody", StateActive, func(c *Command) { c.Action = ActTransfer; c.NewOwnerID = "" }},
 		{"transfer to same owner", StateActive, func(c *Command) { c.Action = ActTransfer; c.NewOwnerID = "u-owner" }},
@@ -437,6 +440,11 @@ func TestCommandValidation(t *testing.T) {
 		if _, err := Transition(sample(tt.from), cmd); relink.ErrorCode(err) != relink.EINVALID {
 			t.Errorf("%s: %v, want invalid", tt.name, err)
 		}
+	}
+	cmd := validCommand(ActDisconnect)
+	cmd.Reason = "r" + strings.Repeat("x", 63) // 64 bytes: the longest code
+	if _, err := Transition(sample(StateActive), cmd); err != nil {
+		t.Errorf("a 64-byte reason code: %v", err)
 	}
 }
 

@@ -89,7 +89,10 @@ const (
 	lostPerMonth      = 0.05    // share of accounts that break in a month (revoked, password changed, role lost)
 	stepsBeforeFix    = 3.5     // reminder steps a lost account gets before its owner reconnects (half after the first, half after all six)
 	recipientsPerStep = 2       // the owner and the primary admin
-	bytesPerAccount   = 6 << 10 // stored per account: the account, its tokens, 30 days of audit events, sends
+	bytesPerAccount   = 6 << 10 // stored per account besides renewal claims: the account, its tokens, 30 days of audit events, reminder records
+	// itemOverhead is what DynamoDB adds to each item's stored size (indexing), plus
+	// what marking a claim done adds to it (state, time, message ID).
+	itemOverhead = 100 + 40
 )
 
 var costT = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -106,6 +109,9 @@ func (costCreds) Credentials(context.Context, string) (channel.Credentials, erro
 	return channel.Credentials{ClientID: "relink-bench", ClientSecret: vault.Secret(sandbox.ClientSecret)}, nil
 }
 
+// renewalFixedEnd names the unit of a renewal that leaves the token's hard end.
+const renewalFixedEnd = "renewal, hard end unchanged"
+
 // costWorkspaces × three sandbox pages (two logins) are measured.
 const costWorkspaces = 20
 
@@ -115,13 +121,14 @@ func BenchmarkCost(b *testing.B) {
 		b.Skip("dynalite is not installed")
 	}
 	for range b.N {
-		units := measureUnits(b, endpoint)
-		model(b, units)
+		units, claimBytes := measureUnits(b, endpoint)
+		model(b, units, claimBytes)
 	}
 }
 
-// measureUnits runs the phases and returns the cost of one unit of each.
-func measureUnits(b *testing.B, endpoint string) map[string]unitCost {
+// measureUnits runs the phases and returns the cost of one unit of each, and the size
+// of a renewal claim record.
+func measureUnits(b *testing.B, endpoint string) (map[string]unitCost, int) {
 	ctx := context.Background()
 	tbl := newTable(b, endpoint, true)
 	tbl.db.meter = true
@@ -229,6 +236,24 @@ func measureUnits(b *testing.B, endpoint string) map[string]unitCost {
 	phase("expiry check run, nothing due", costT.Add(2*time.Minute), runCheck(""))
 	// The hour-long sandbox tokens are renewed at half-life, by the next hourly run.
 	phase("renewal", costT.Add(time.Hour), runCheck(checkup.OutcomeRefreshed))
+	// The same, on a channel whose refresh token keeps the end it was issued with
+	// (LinkedIn's), as for every channel whose renewals leave the hard end where it
+	// was (Google's and X's have none): the owner index is not written.
+	fixed := channel.Sandbox(srv.URL)
+	fixed.FixedRefreshEnd = true
+	fixedReg, err := channel.NewRegistry(fixed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fixedCheck := &checkup.Service{Store: st, Registry: fixedReg, Vault: v, Clock: clk, IDs: ids, Logger: quietLogger(), RatePerChannel: 1000,
+		Prober: check.Prober}
+	phase(renewalFixedEnd, costT.Add(2*time.Hour), func() (int, string) {
+		sum, err := fixedCheck.Run(ctx)
+		if err != nil || sum.Counts[checkup.OutcomeRefreshed] != sumCounts(sum.Counts) {
+			b.Fatalf("expiry check: %v %v, want only renewals", sum.Counts, err)
+		}
+		return sum.Counts[checkup.OutcomeRefreshed], "account refreshed"
+	})
 	// A probe: the token no longer needs renewing this month, only checking.
 	for i, a := range accounts {
 		cur, err := st.GetAccount(ctx, a.WorkspaceID, a.ID)
@@ -237,7 +262,7 @@ func measureUnits(b *testing.B, endpoint string) map[string]unitCost {
 		}
 		after := cur
 		after.Version++
-		after.TokenExpiresAt, after.DueAt = time.Time{}, costT.Add(65*time.Minute)
+		after.TokenExpiresAt, after.DueAt = time.Time{}, costT.Add(125*time.Minute)
 		if err := st.Apply(ctx, account.Change{Before: cur, After: after}); err != nil {
 			b.Fatal(err)
 		}
@@ -259,7 +284,7 @@ func measureUnits(b *testing.B, endpoint string) map[string]unitCost {
 		}
 		accounts[i] = after
 	}
-	phase("probe (token works)", costT.Add(65*time.Minute), runCheck(checkup.OutcomeChecked))
+	phase("probe (token works)", costT.Add(125*time.Minute), runCheck(checkup.OutcomeChecked))
 	// Every grant revoked: the next check disconnects, the reminders send the first
 	// step of the series to the owner and the primary admin.
 	for _, g := range sb.Grants() {
@@ -282,7 +307,7 @@ func measureUnits(b *testing.B, endpoint string) map[string]unitCost {
 	phase("disconnect (revoked)", costT.Add(26*time.Hour), runCheck(checkup.OutcomeDisconnected))
 	phase("reminder sent", costT.Add(26*time.Hour+time.Minute), runRemind(digest.CountItems, "(reminder step, person) sent"))
 	b.Logf("measured over %d accounts in %d workspaces", n, costWorkspaces)
-	return units
+	return units, tbl.db.cap.snapshotRenewalBytes()
 }
 
 func sumCounts(m map[string]int) int {
@@ -331,6 +356,7 @@ func consent(b *testing.B, con *connect.Service, base, ws, profile string) []acc
 type channelMonth struct {
 	Channel          string
 	Renewals, Probes int
+	MovedEnd         int // renewals that moved the token's hard end (they write the owner index)
 	Looks            int // by the reminders: daily while the token has a hard end, and when it moves
 }
 
@@ -383,6 +409,9 @@ func monthOf(b *testing.B, ch channel.Channel) channelMonth {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if !c.After.HardExpiry().Equal(a.HardExpiry()) {
+				out.MovedEnd++
+			}
 			a = c.After
 		}
 		if !a.RemindAt.IsZero() && !run.Before(a.RemindAt) { // the reminders, every 15 minutes
@@ -395,12 +424,12 @@ func monthOf(b *testing.B, ch channel.Channel) channelMonth {
 
 // model turns the unit costs into the bill at 10k, 100k and 1M accounts, with the
 // channels in equal shares.
-func model(b *testing.B, units map[string]unitCost) {
+func model(b *testing.B, units map[string]unitCost, claimBytes int) {
 	reg, err := channel.Default("")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var per struct{ renewals, probes, looks float64 }
+	var per struct{ renewals, movedEnd, probes, looks float64 }
 	var lines []string
 	busiest := 0.0 // checks per account-month on the busiest channel
 	chans := reg.IDs()
@@ -411,20 +440,27 @@ func model(b *testing.B, units map[string]unitCost) {
 		}
 		m := monthOf(b, ch)
 		per.renewals += float64(m.Renewals) / float64(len(chans))
+		per.movedEnd += float64(m.MovedEnd) / float64(len(chans))
 		per.probes += float64(m.Probes) / float64(len(chans))
 		per.looks += float64(m.Looks) / float64(len(chans))
 		busiest = max(busiest, float64(m.Renewals+m.Probes))
 		lines = append(lines, fmt.Sprintf("%s %d/%d/%d", ch.ID, m.Renewals, m.Probes, m.Looks))
 	}
 	record(figure{Section: "cost", Name: "work per account-month (channels in equal shares)", Value: per.renewals + per.probes, Unit: "checks",
-		Note: fmt.Sprintf("%.1f renewals, %.1f probes, %.1f reminder looks; per channel renewals/probes/looks: %s",
-			per.renewals, per.probes, per.looks, strings.Join(lines, ", "))})
+		Note: fmt.Sprintf("%.1f renewals (%.1f of them moving the hard end), %.1f probes, %.1f reminder looks; per channel renewals/probes/looks: %s",
+			per.renewals, per.movedEnd, per.probes, per.looks, strings.Join(lines, ", "))})
 	emails := lostPerMonth * stepsBeforeFix * recipientsPerStep
 
 	renew, prb, look, sent := units["renewal"], units["probe (token works)"], units["reminders look (nothing to send)"], units["reminder sent"]
 	lost := units["disconnect (revoked)"]
 	emptyCheck, emptyRemind := units["expiry check run, nothing due"], units["reminders run, nothing due"]
 	// Per account-month, and per month whatever the size.
+	// A renewal costs what the sandbox's did when it moved the hard end, else what the
+	// fixed-end variant's did.
+	renewFixed := units[renewalFixedEnd]
+	moved, kept := per.movedEnd, per.renewals-per.movedEnd
+	renew = unitCost{RRU: (moved*renew.RRU + kept*renewFixed.RRU) / per.renewals, WRU: (moved*renew.WRU + kept*renewFixed.WRU) / per.renewals,
+		MS: (moved*renew.MS + kept*renewFixed.MS) / per.renewals}
 	acctRRU := per.renewals*renew.RRU + per.probes*prb.RRU + per.looks*look.RRU + lostPerMonth*lost.RRU + emails/sent.Emails*sent.RRU
 	acctWRU := per.renewals*renew.WRU + per.probes*prb.WRU + per.looks*look.WRU + lostPerMonth*lost.WRU + emails/sent.Emails*sent.WRU
 	acctCheckMS := per.renewals*renew.MS + per.probes*prb.MS + lostPerMonth*lost.MS
@@ -436,6 +472,13 @@ func model(b *testing.B, units map[string]unitCost) {
 		Note: fmt.Sprintf("%.1f RRU + %.1f WRU; fixed per month: %.0f RRU + %.0f WRU (%d + %d empty runs); emails %.2f (assumed: %.0f%% lost a month × %.1f steps × %d people)",
 			acctRRU, acctWRU, fixedRRU, fixedWRU, expiryRunsMonth, reminderRunsMonth, emails, lostPerMonth*100, stepsBeforeFix, recipientsPerStep)})
 
+	// Renewal claims live store.RenewalRetention: those of the last days are stored.
+	claimsHeld := per.renewals / (month.Hours() / 24) * store.RenewalRetention.Hours() / 24
+	storedPerAccount := bytesPerAccount + claimsHeld*float64(claimBytes+itemOverhead)
+	record(figure{Section: "cost", Name: "stored per account", Value: storedPerAccount / 1024, Unit: "KiB",
+		Note: fmt.Sprintf("%d KiB assumed for the account, tokens, audit events and reminder records, plus %.0f renewal claims of %d bytes held (kept %v)",
+			bytesPerAccount>>10, claimsHeld, claimBytes+itemOverhead, store.RenewalRetention)})
+
 	type bill struct{ ddb, storage, lambda, ses, secrets, scheduler float64 }
 	for _, n := range []float64{10_000, 100_000, 1_000_000} {
 		gbs := fixedGBs + n*(acctCheckMS*expiryMemoryGB+acctRemindMS*remindersMemoryGB)/1000
@@ -443,7 +486,7 @@ func model(b *testing.B, units map[string]unitCost) {
 		secretCalls := float64(expiryRunsMonth*expirySecretReads + reminderRunsMonth*reminderSecretReads)
 		x := bill{
 			ddb:       (fixedRRU+n*acctRRU)/1e6*prices.PerMillionRRU + (fixedWRU+n*acctWRU)/1e6*prices.PerMillionWRU,
-			storage:   n * bytesPerAccount / (1 << 30) * prices.PerGBMonth,
+			storage:   n * storedPerAccount / (1 << 30) * prices.PerGBMonth,
 			lambda:    gbs*prices.PerGBSecondARM + invocations/1e6*prices.PerMillionInvocations,
 			ses:       n * emails / 1000 * prices.PerThousandEmails,
 			secrets:   secretCount*prices.PerSecretMonth + secretCalls/1e4*prices.PerTenThousandSecretCalls,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/relinkhq/relink/internal/dynamo"
 	"github.com/relinkhq/relink/internal/standin"
+	"github.com/relinkhq/relink/internal/store"
 )
 
 // reads is what DynamoDB reads cost, as DynamoDB counts items read: a Query or Scan
@@ -142,7 +143,7 @@ func (d *ddb) putItem(ctx context.Context, in *dynamodb.PutItemInput, tx bool, o
 	}
 	out, err := d.c.PutItem(ctx, in, opts...)
 	if err == nil {
-		d.cap.write(out.ConsumedCapacity, tx, in.Item, in.Item)
+		d.cap.write(out.ConsumedCapacity, tx, wrotePut, in.Item)
 	}
 	return out, err
 }
@@ -159,7 +160,7 @@ func (d *ddb) deleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, tx b
 	}
 	out, err := d.c.DeleteItem(ctx, in, opts...)
 	if err == nil {
-		d.cap.write(out.ConsumedCapacity, tx, in.Key, nil)
+		d.cap.write(out.ConsumedCapacity, tx, wroteDelete, in.Key)
 	}
 	return out, err
 }
@@ -176,7 +177,7 @@ func (d *ddb) updateItem(ctx context.Context, in *dynamodb.UpdateItemInput, tx b
 	}
 	out, err := d.c.UpdateItem(ctx, in, opts...)
 	if err == nil {
-		d.cap.write(out.ConsumedCapacity, tx, in.Key, in.Key)
+		d.cap.write(out.ConsumedCapacity, tx, wroteUpdate, in.Key)
 	}
 	return out, err
 }
@@ -386,6 +387,30 @@ type capacity struct {
 	rru, wru float64
 	indexWRU float64
 	seen     map[string]indexKeys
+	// renewalBytes is the largest renewal claim written, by DynamoDB's item size rules.
+	renewalBytes int
+}
+
+// itemSize is an item's size as DynamoDB counts it: attribute names plus values
+// (strings and binaries their length, numbers about one byte per two digits).
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			n += len(v.Value)
+		case *types.AttributeValueMemberN:
+			n += (len(v.Value)+1)/2 + 1
+		case *types.AttributeValueMemberB:
+			n += len(v.Value)
+		case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+			n++
+		default:
+			n += 8 // lists, maps, sets: none in the records measured here
+		}
+	}
+	return n
 }
 
 // indexKeys is an item's entry in each global secondary index: its key there ("" when
@@ -436,6 +461,12 @@ func (c *capacity) snapshot() snapshotCapacity {
 
 // read bills one read request; a request that read nothing still costs the minimum,
 // which the stand-in does not report (half a unit, a whole one read consistently).
+func (c *capacity) snapshotRenewalBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.renewalBytes
+}
+
 func (c *capacity) read(cc *types.ConsumedCapacity, consistent *bool) {
 	if cc == nil {
 		return
@@ -460,15 +491,22 @@ func (c *capacity) saw(item map[string]types.AttributeValue) {
 	c.mu.Unlock()
 }
 
-// write bills one item written: key holds its key attributes, item its new
-// attributes (nil for a delete; the key alone for an update, which keeps the keys
-// known from before).
-func (c *capacity) write(cc *types.ConsumedCapacity, tx bool, key, item map[string]types.AttributeValue) {
+// writeKind is what a write did to its item.
+type writeKind int
+
+const (
+	wrotePut    writeKind = iota // item: the whole new item
+	wroteUpdate                  // item: its key; the item keeps its index entries
+	wroteDelete                  // item: its key
+)
+
+// write bills one item written.
+func (c *capacity) write(cc *types.ConsumedCapacity, tx bool, kind writeKind, item map[string]types.AttributeValue) {
 	if cc == nil {
 		return
 	}
 	units := aws.ToFloat64(cc.CapacityUnits)
-	k, _ := keysOf(key)
+	k, entries := keysOf(item)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.seen == nil {
@@ -476,17 +514,20 @@ func (c *capacity) write(cc *types.ConsumedCapacity, tx bool, key, item map[stri
 	}
 	old, known := c.seen[k]
 	var now indexKeys
-	switch {
-	case item == nil: // deleted
+	switch kind {
+	case wroteDelete:
 		delete(c.seen, k)
-	case len(item) == len(key): // an update: the item keeps its index keys
+	case wroteUpdate:
 		now = old
-	default:
-		_, now = keysOf(item)
+	case wrotePut:
+		now = entries
 		if !known {
 			old = now
 		}
 		c.seen[k] = now
+		if pk, ok := item[dynamo.AttrPK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, "SEND#"+store.RenewalKeyPrefix) {
+			c.renewalBytes = max(c.renewalBytes, itemSize(item))
+		}
 	}
 	if tx {
 		units *= 2

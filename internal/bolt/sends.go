@@ -15,7 +15,7 @@ const msgSendNotClaimed = "This reminder is not being sent by this run; it was r
 // sendGone reports whether a record is past retention: it reads as absent and its key
 // may be claimed again, as in the DynamoDB store, where TTL removes it in its own time.
 func sendGone(r store.Send, now time.Time) bool {
-	return !now.Before(r.ClaimedAt.Add(store.SendRetention))
+	return !now.Before(r.ClaimedAt.Add(store.Retention(r.Key)))
 }
 
 // liveSend reads the record of key, ENOTFOUND if there is none or it is gone.

@@ -25,7 +25,7 @@ import (
 //	magic link     PK LINK#<hash>      SK LINK
 //	consent        PK CONSENT#<hash>   SK CONSENT
 //	one-time code  PK CODE#<flow>      SK CODE                         Payload (binary, at most 64 KiB)
-//	send record    PK SEND#<key>       SK SEND                         Owner, State, MessageID; TTL SendRetention
+//	send record    PK SEND#<key>       SK SEND                         Owner, State, MessageID; TTL store.Retention
 //	                                                                   after the claim: Sends
 //	run            PK RUNS             SK RUN#<function>               the last run of each scheduled function,
 //	                                                                   all in one small partition: one Query lists them
@@ -608,8 +608,8 @@ func (it codeItem) domain() magiclink.Code {
 	}
 }
 
-// sendItem is a send record by its key. PurgeAt (and the TTL) come SendRetention after
-// the claim; past it the record is gone, as for purged accounts.
+// sendItem is a send record by its key. PurgeAt (and the TTL) come store.Retention
+// after the claim; past it the record is gone, as for purged accounts.
 type sendItem struct {
 	keys
 	SendKey   string `dynamodbav:"SendKey"`
@@ -624,7 +624,7 @@ type sendItem struct {
 
 // toSendItem is the claim of key by owner at now.
 func toSendItem(key, owner string, now time.Time) sendItem {
-	purge := millis(now.Add(store.SendRetention))
+	purge := millis(now.Add(store.Retention(key)))
 	return sendItem{
 		keys:    keys{PK: sendPK(key), SK: skSend},
 		SendKey: key, Owner: owner, State: store.SendSending, ClaimedAt: millis(now),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,9 +95,24 @@ const tableWait = 5 * time.Minute
 // CreateTable creates the table, waits until it is ACTIVE and enables TTL on
 // ExpiresAt. Stand-ins without TTL support are tolerated: the store checks purge
 // times on every read anyway.
+//
+// A table of that name that already has this shape is taken as created: the SDK
+// retries a CreateTable whose answer was lost, and the retry finds the first
+// attempt's table. One of another shape is an error.
 func CreateTable(ctx context.Context, api TableAPI, name string) error {
-	if _, err := api.CreateTable(ctx, TableInput(name)); err != nil {
-		return fmt.Errorf("dynamo: create table %s: %w", name, err)
+	in := TableInput(name)
+	if _, err := api.CreateTable(ctx, in); err != nil {
+		var inUse *types.ResourceInUseException
+		if !errors.As(err, &inUse) {
+			return fmt.Errorf("dynamo: create table %s: %w", name, err)
+		}
+		out, derr := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if derr != nil {
+			return fmt.Errorf("dynamo: create table %s: %w (and describing it: %v)", name, err, derr)
+		}
+		if !sameShape(out.Table, in) {
+			return fmt.Errorf("dynamo: create table %s: a table of that name exists with another shape", name)
+		}
 	}
 	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = time.Second, 10*time.Second
@@ -132,4 +149,39 @@ func unsupported(err error) bool {
 // those an owner's listing filters on (ListAccounts' filter expression).
 func OwnerIndexAttributes() []string {
 	return []string{attrState, attrChannel, attrHardExpiresAt, attrPurgeAt}
+}
+
+// sameShape reports whether an existing table has the keys and indexes in describes.
+func sameShape(t *types.TableDescription, in *dynamodb.CreateTableInput) bool {
+	if t == nil {
+		return false
+	}
+	key := func(ks []types.KeySchemaElement) string {
+		var b strings.Builder
+		for _, k := range ks {
+			b.WriteString(aws.ToString(k.AttributeName) + "/" + string(k.KeyType) + ";")
+		}
+		return b.String()
+	}
+	projection := func(p *types.Projection) string {
+		if p == nil {
+			return ""
+		}
+		attrs := slices.Clone(p.NonKeyAttributes)
+		slices.Sort(attrs)
+		return string(p.ProjectionType) + ":" + strings.Join(attrs, ",")
+	}
+	want := map[string]string{}
+	for _, g := range in.GlobalSecondaryIndexes {
+		want[aws.ToString(g.IndexName)] = key(g.KeySchema) + projection(g.Projection)
+	}
+	if key(t.KeySchema) != key(in.KeySchema) || len(t.GlobalSecondaryIndexes) != len(want) {
+		return false
+	}
+	for _, g := range t.GlobalSecondaryIndexes {
+		if w, ok := want[aws.ToString(g.IndexName)]; !ok || w != key(g.KeySchema)+projection(g.Projection) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,12 +1,14 @@
 package dynamo
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -232,5 +234,30 @@ func TestShapeDiffCatchesDrift(t *testing.T) {
 	ttl.TTLAttribute = "TTL"
 	if len(shapeDiff(base, ttl)) == 0 {
 		t.Error("TTL attribute drift not detected")
+	}
+}
+
+// TestCreateTableTakesItsOwnRetry: creating a table that exists with Relink's shape
+// succeeds (the SDK's retry of a CreateTable whose answer was lost finds the first
+// attempt's table); one that exists with another shape is an error.
+func TestCreateTableTakesItsOwnRetry(t *testing.T) {
+	tables := newMotoTables(t)
+	ctx := context.Background()
+	name := fmt.Sprintf("relink-twice-%d", time.Now().UnixNano())
+	for range 2 {
+		if err := CreateTable(ctx, tables.client, name); err != nil {
+			t.Fatalf("create the same table again: %v", err)
+		}
+	}
+	_, _ = tables.client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+
+	other := TableInput(fmt.Sprintf("relink-other-%d", time.Now().UnixNano()))
+	other.GlobalSecondaryIndexes[0].Projection = &types.Projection{ProjectionType: types.ProjectionTypeAll} // the owner index as it was
+	if _, err := tables.client.CreateTable(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	defer tables.client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: other.TableName})
+	if err := CreateTable(ctx, tables.client, aws.ToString(other.TableName)); err == nil || !strings.Contains(err.Error(), "another shape") {
+		t.Fatalf("a table of another shape was taken as Relink's: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	attrMaxUses       = "MaxUses"
 	attrRevokedAt     = "RevokedAt"
 	attrLinkExpiresAt = "LinkExpiresAt"
+	attrTakenBy       = "TakenBy" // a consent taken, by the token of the call that took it
 	attrWorkspaceID   = "WorkspaceID"
 	attrPurpose       = "Purpose"
 )
@@ -259,30 +260,47 @@ func (s *Store) PutConsent(ctx context.Context, c consent.State) error {
 	return s.commit(ctx, "put consent", write{item: item, cond: notExists(), conflict: "This sign-in attempt exists already."})
 }
 
-// TakeConsent deletes the consent and gets it back in one conditional request: of
-// racing callers, exactly one receives it.
+// TakeConsent takes the pending consent for good, once. The take marks the item with
+// a token of its own call rather than deleting it: the SDK retries a request whose
+// answer was lost, and a retried delete could not tell its own landed attempt from a
+// second take, which would turn the person away ("already used"). A retry finds its
+// own mark and succeeds; any other take finds someone else's and fails. The marked
+// item is deleted afterwards (its TTL removes it if that fails).
 func (s *Store) TakeConsent(ctx context.Context, hash string, now time.Time) (consent.State, error) {
 	if blank(hash) {
 		return consent.State{}, relink.Errorf(relink.ENOTFOUND, msgConsentNotFound)
 	}
-	ex, err := expression.NewBuilder().WithCondition(expression.AttributeExists(expression.Name(AttrPK))).Build()
+	taker := writeToken()
+	ex, err := expression.NewBuilder().
+		WithCondition(expression.AttributeExists(expression.Name(AttrPK)).And(expression.AttributeNotExists(expression.Name(attrTakenBy)))).
+		WithUpdate(expression.Set(expression.Name(attrTakenBy), expression.Value(taker))).Build()
 	if err != nil {
 		return consent.State{}, fmt.Errorf("build condition: %w", err)
 	}
-	out, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &s.table, Key: itemKey(consentPK(hash), skConsent),
-		ConditionExpression: ex.Condition(), ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),
-		ReturnValues: types.ReturnValueAllOld,
+	key := itemKey(consentPK(hash), skConsent)
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key,
+		ConditionExpression: ex.Condition(), UpdateExpression: ex.Update(),
+		ExpressionAttributeNames: ex.Names(), ExpressionAttributeValues: ex.Values(),
+		ReturnValues: types.ReturnValueAllNew, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	attrs := map[string]types.AttributeValue(nil)
 	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return consent.State{}, relink.Wrap(err, relink.ENOTFOUND, msgConsentNotFound)
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &failed):
+		if mark, ok := failed.Item[attrTakenBy].(*types.AttributeValueMemberS); !ok || mark.Value != taker {
+			return consent.State{}, relink.Wrap(err, relink.ENOTFOUND, msgConsentNotFound)
+		}
+		attrs = failed.Item // this call's own first attempt took it
+	case err != nil:
 		return consent.State{}, s.classify("take consent", err)
+	default:
+		attrs = out.Attributes
 	}
+	// Best effort: the consent is taken either way, and its TTL removes it.
+	_, _ = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key})
 	var it consentItem
-	if err := unmarshal(out.Attributes, &it); err != nil {
+	if err := unmarshal(attrs, &it); err != nil {
 		return consent.State{}, err
 	}
 	st := it.domain()

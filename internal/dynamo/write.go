@@ -56,10 +56,15 @@ func (s *Store) landed(ctx context.Context, w write) bool {
 func withWriteID(item map[string]types.AttributeValue) map[string]types.AttributeValue {
 	out := make(map[string]types.AttributeValue, len(item)+1)
 	maps.Copy(out, item)
+	out[attrWriteID] = &types.AttributeValueMemberS{Value: writeToken()}
+	return out
+}
+
+// writeToken is a fresh random token naming one call, which its retries share.
+func writeToken() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	out[attrWriteID] = &types.AttributeValueMemberS{Value: hex.EncodeToString(b[:])}
-	return out
+	return hex.EncodeToString(b[:])
 }
 
 // attempts counts the tries the SDK makes of one call, its retries included.

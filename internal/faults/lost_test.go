@@ -15,13 +15,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/relinkhq/relink/internal/account"
 	"github.com/relinkhq/relink/internal/checkup"
+	"github.com/relinkhq/relink/internal/consent"
 	"github.com/relinkhq/relink/internal/digest"
+	"github.com/relinkhq/relink/internal/relink"
 	"github.com/relinkhq/relink/internal/standin"
 )
 
@@ -213,4 +216,40 @@ func TestLostAnswersOnEveryWrite(t *testing.T) {
 	reqs, injected := f.counts()
 	t.Logf("expiry check %v, reminders %v; %d requests, %v (%v)", sum.Counts, rsum.Counts, reqs, injected,
 		time.Since(start).Round(time.Millisecond))
+}
+
+// TestLostAnswerOnConsentTake: the answer to the consent take (the OAuth callback's
+// single-use state) is lost after DynamoDB applied it; the SDK's retry must still
+// hand the consent to this callback, not turn the person away as "already used",
+// and a second callback with the same state must still be refused.
+func TestLostAnswerOnConsentTake(t *testing.T) {
+	clk := newManual()
+	tb := newTable(t, clk)
+	ctx := context.Background()
+	want := consent.State{Hash: strings.Repeat("ab", 32), WorkspaceID: ws, UserID: "u-olivia", Channel: "sandbox",
+		Verifier: "verifier", CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(10 * time.Minute)}
+	if err := tb.clean.PutConsent(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	f := newDDBFaults()
+	f.set(func(r ddbRequest) fault {
+		if write(r) && r.Attempt == 1 {
+			return lostAnswer
+		}
+		return pass
+	})
+	st := tb.open(f)
+	got, err := st.TakeConsent(ctx, want.Hash, clk.Now())
+	if err != nil {
+		t.Fatalf("take after a lost answer: %v", err)
+	}
+	if got.UserID != want.UserID || got.Verifier != want.Verifier || got.Channel != want.Channel {
+		t.Fatalf("took %+v, want %+v", got, want)
+	}
+	if _, injected := f.counts(); injected[lostAnswer] == 0 {
+		t.Fatal("no answer was lost: the test tested nothing")
+	}
+	if _, err := st.TakeConsent(ctx, want.Hash, clk.Now()); relink.ErrorCode(err) != relink.ENOTFOUND {
+		t.Fatalf("second take: %v, want not found", err)
+	}
 }

@@ -66,7 +66,7 @@ func (r *StoreRenewals) Claim(ctx context.Context, t vault.Tokens) (func(error),
 		secret = t.Access.Reveal()
 	}
 	sum := sha256.Sum256([]byte(secret))
-	key, owner, now := "renew#"+hex.EncodeToString(sum[:]), r.IDs.New(), r.Clock.Now()
+	key, owner, now := store.RenewalKeyPrefix+hex.EncodeToString(sum[:]), r.IDs.New(), r.Clock.Now()
 	ok, err := r.Sends.ClaimSend(ctx, key, owner, now)
 	if err != nil {
 		return nil, fmt.Errorf("claim renewal: %w", err)

@@ -202,7 +202,7 @@ type Limits interface {
 //
 // Keys and owners are free text chosen by the caller: non-empty UTF-8, at most
 // MaxSendKey bytes, no NUL; anything else is EINVALID (CheckSend). A record is kept
-// SendRetention after its claim; after that it is as if it never existed, whether or
+// Retention(key) after its claim; after that it is as if it never existed, whether or
 // not a TTL sweep removed it yet.
 type Sends interface {
 	// ClaimSend records that owner (a run) is about to send the reminder named key;
@@ -232,8 +232,28 @@ const (
 	SendSent    = "sent"
 )
 
-// SendRetention is how long send records are kept (DynamoDB TTL).
+// SendRetention is how long reminder send records are kept (DynamoDB TTL).
 const SendRetention = 400 * 24 * time.Hour
+
+// RenewalKeyPrefix starts the key of a renewal claim: the right to spend one refresh
+// token (probe.StoreRenewals).
+const RenewalKeyPrefix = "renew#"
+
+// RenewalRetention is how long a renewal claim is kept. It must outlive any process
+// still holding the token it names — a run that read the tokens before they were
+// renewed (minutes), or an account whose renewed tokens were lost, which its next
+// check (within a day, or a few after transient failures) must learn of. An hour-long
+// token is renewed 8,760 times a year, so keeping these as long as reminder records
+// would pile up gigabytes per thousand accounts.
+const RenewalRetention = 7 * 24 * time.Hour
+
+// Retention is how long the send record named key is kept.
+func Retention(key string) time.Duration {
+	if strings.HasPrefix(key, RenewalKeyPrefix) {
+		return RenewalRetention
+	}
+	return SendRetention
+}
 
 // MaxSendKey bounds the key and the owner of a send record, in bytes.
 const MaxSendKey = 500

@@ -145,6 +145,26 @@ func testSends(t *testing.T, e *env) {
 		t.Fatal("a key past retention could not be claimed again")
 	}
 	same(t, e.send(t, key), store.Send{Key: key, Owner: "run-6", State: store.SendSending, ClaimedAt: e.clock.Now()}, "claim after retention")
+
+	// A renewal claim is kept only RenewalRetention: hourly renewals must not pile up.
+	renewal := store.RenewalKeyPrefix + "0f1e2d"
+	renewedAt := e.clock.Now()
+	if !e.claim(t, renewal, "renewer-1") {
+		t.Fatal("renewal claim refused")
+	}
+	if err := e.s.MarkSent(ctx, renewal, "renewer-1", "", renewedAt); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(renewedAt.Add(store.RenewalRetention - time.Minute))
+	if e.claim(t, renewal, "renewer-2") {
+		t.Fatal("renewal claimed again within its retention")
+	}
+	e.clock.Set(renewedAt.Add(store.RenewalRetention))
+	_, err = e.s.GetSend(ctx, renewal)
+	wantCode(t, err, relink.ENOTFOUND, "renewal claim past its retention")
+	if !e.claim(t, renewal, "renewer-2") {
+		t.Fatal("a renewal claim past its retention could not be claimed again")
+	}
 }
 
 // testSendClaimRace: racing runs claim one reminder; exactly one may send it.
