@@ -498,7 +498,7 @@ func model(b *testing.B, units map[string]unitCost, claimBytes int) {
 				x.ddb, x.storage, x.lambda, gbs, x.ses, x.secrets, x.scheduler, prices.Date)})
 	}
 
-	scale(b, units, per.renewals, per.probes, busiest/float64(len(chans)), per.looks+emails/sent.Emails)
+	scale(units, per.renewals, per.probes, busiest/float64(len(chans)), per.looks+emails/sent.Emails)
 }
 
 // The scheduled functions' limits (template.yaml and the services' defaults).
@@ -514,7 +514,7 @@ const (
 // the account count at which a run's due work no longer fits into its budget, by the
 // pace measured here and by the per-channel rate limit, and the ceiling with every
 // shard in its own invocation.
-func scale(_ *testing.B, units map[string]unitCost, renewals, probes, busiestPerAccount, remindWorkPerAccount float64) {
+func scale(units map[string]unitCost, renewals, probes, busiestPerAccount, remindWorkPerAccount float64) {
 	renew, prb := units["renewal"], units["probe (token works)"]
 	checksPerAccount := renewals + probes
 	checkMS := (renewals*renew.MS + probes*prb.MS) / checksPerAccount // the mix the schedule makes
