@@ -195,11 +195,10 @@ func (s *Service) sweep(ctx context.Context, p sweep.Partition) (Summary, error)
 			}
 			return !stop()
 		})
+	_ = g.Wait() // what started finishes, even after a failed read
 	if err != nil {
-		_ = g.Wait()
 		return sum, err
 	}
-	_ = g.Wait()
 	sum.Complete, sum.FinishedAt = complete, s.Clock.Now()
 	if p.Index == 0 {
 		rec := sum
